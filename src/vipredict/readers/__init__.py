@@ -1,0 +1,1 @@
+"""Readers: one per public file format, each returning a table keyed by variant."""
