@@ -80,7 +80,6 @@ def configure_runtime_env(settings: Settings | None = None) -> Settings:
     """Point MLflow and BentoML at the vipredict home and switch telemetry off."""
     settings = settings or get_settings()
     settings.ensure_dirs()
-    os.environ.setdefault("MLFLOW_TRACKING_URI", settings.tracking_uri)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("BENTOML_HOME", str(settings.bentoml_home))
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")

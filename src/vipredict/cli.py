@@ -1,0 +1,142 @@
+"""``vipredict``: the command-line entry points, thin wrappers over the library."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from vipredict.config import PROJECT_ROOT, configure_runtime_env, get_settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+console = Console(stderr=True)
+_START = time.monotonic()
+
+
+def progress(message: str) -> None:
+    console.log(f"[bold cyan]{time.monotonic() - _START:7.1f}s[/] {message}")
+
+
+@app.command()
+def features() -> None:
+    """Build the feature table (parquet) from the mirrored public data."""
+    from vipredict.featurestore import build_store
+
+    settings = configure_runtime_env()
+    table = build_store(settings, progress)
+    console.print(f"{len(table):,} variants x {table.shape[1]} columns -> {settings.feature_table}")
+
+
+@app.command()
+def train(
+    config: Annotated[Path, typer.Option(help="training configuration (TOML)")] = (
+        PROJECT_ROOT / "training" / "default.toml"
+    ),
+    from_run: Annotated[str | None, typer.Option(help="repeat an earlier run from its id")] = None,
+    if_missing: Annotated[bool, typer.Option(help="skip if both champions are registered")] = False,
+    n_bootstrap: Annotated[int | None, typer.Option(help="override calibration bootstraps")] = None,
+) -> None:
+    """Features, both models, calibration and registration, tracked in MLflow."""
+    from vipredict.pipeline import champions_exist, run_training
+    from vipredict.tracking import training_config_of_run
+    from vipredict.training import TrainingConfig
+
+    settings = configure_runtime_env()
+    if if_missing and champions_exist(settings):
+        console.print("champion models already registered: skipping training")
+        return
+    cfg = (
+        TrainingConfig.from_dict(training_config_of_run(from_run, settings))
+        if from_run
+        else TrainingConfig.from_toml(config)
+    )
+    if n_bootstrap is not None:
+        cfg = TrainingConfig.from_dict({**cfg.to_dict(), "n_bootstrap": n_bootstrap})
+    outcome = run_training(cfg, settings, progress)
+    table = Table(title="registered champions")
+    for column in ("model", "version", "run id", "OOF AUROC (gene-grouped)"):
+        table.add_column(column)
+    for name, run_id in outcome.run_ids.items():
+        table.add_row(name, outcome.versions[name], run_id, f"{outcome.oof_auroc[name]:.3f}")
+    Console().print(table)
+    Console().print_json(json.dumps({"thresholds": outcome.thresholds}))
+
+
+@app.command()
+def calibrate(
+    labelled: Annotated[Path, typer.Option(help="TSV: score<TAB>label(1/0), no header")],
+    output: Annotated[Path, typer.Option(help="thresholds JSON to write")],
+    unlabelled: Annotated[Path | None, typer.Option(help="one column of unlabelled scores")] = None,
+    reverse: Annotated[bool, typer.Option(help="lower scores mean pathogenic")] = False,
+    n_bootstrap: Annotated[int, typer.Option(help="bootstraps")] = 10_000,
+) -> None:
+    """ClinGen local-posterior calibration of any predictor's scores."""
+    from vipredict.calibration import calibrate_files
+
+    result = calibrate_files(labelled, unlabelled, reverse, output, n_bootstrap=n_bootstrap)
+    Console().print_json(json.dumps({"thresholds": result.thresholds}))
+
+
+@app.command()
+def evaluate(
+    output: Annotated[Path, typer.Option(help="evaluation JSON to write")] = Path(
+        "evaluation.json"
+    ),
+) -> None:
+    """Score the champions and the comparators on the 2020 hold-out."""
+    from vipredict.pipeline import run_evaluation
+    from vipredict.reporting import evaluation_table
+    from vipredict.tracking import dump_json
+
+    settings = configure_runtime_env()
+    report = run_evaluation(settings, progress)
+    dump_json(report, output)
+    Console().print(evaluation_table(report))
+    console.print(f"written {output}")
+
+
+@app.command()
+def predict(
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="VCF, VEP tab, dbNSFP or TSV")],
+    output: Annotated[Path, typer.Option(help="TSV to write")],
+    format: Annotated[str | None, typer.Option(help="vcf|vep|dbnsfp|tsv (detected if omitted)")] = None,
+    build: Annotated[str, typer.Option(help="assembly when the input does not say")] = "GRCh37",
+) -> None:
+    """Per-variant score, posterior and PP3/BP4 evidence; bad records get a named error."""
+    from vipredict.predict import predict_file, write_predictions
+    from vipredict.scoring import load_scorer
+
+    if not input_path.is_file():
+        raise typer.BadParameter(f"{input_path} does not exist", param_hint="INPUT")
+    configure_runtime_env()
+    scorer = load_scorer()
+    with console.status(f"scoring {input_path.name}"):
+        results = predict_file(scorer, input_path, format, build)
+    write_predictions(results, output)
+    errors = results["error"].fillna("").ne("").sum()
+    console.print(f"{len(results):,} variants, {errors:,} with errors -> {output}")
+
+
+@app.command()
+def serve(
+    port: Annotated[int, typer.Option(help="port on localhost")] = 3000,
+    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+) -> None:
+    """Start the BentoML prediction service on localhost."""
+    configure_runtime_env(get_settings())
+    command = [sys.executable, "-m", "bentoml", "serve", "service:VariantPredictor",
+               "--host", host, "--port", str(port)]
+    console.print(f"serving on http://{host}:{port} (OpenAPI at /docs.json)")
+    raise typer.Exit(subprocess.call(command, cwd=PROJECT_ROOT / "serving", env=os.environ.copy()))
+
+
+if __name__ == "__main__":
+    app()
