@@ -12,8 +12,18 @@ from vipredict.evaluation import (
 
 
 def test_coverage_counts_a_level_or_stronger_and_lr_is_the_ratio():
-    codes = np.array(["PP3_Strong", "PP3_Supporting", "none", "PP3_Supporting", "BP4_Moderate",
-                      "BP4_Supporting", "none", "BP4_Strong"])
+    codes = np.array(
+        [
+            "PP3_Strong",
+            "PP3_Supporting",
+            "none",
+            "PP3_Supporting",
+            "BP4_Moderate",
+            "BP4_Supporting",
+            "none",
+            "BP4_Strong",
+        ]
+    )
     labels = np.array([1, 1, 1, 0, 0, 0, 0, 1])
     coverage, lr = coverage_and_lr(codes, labels)
     # P/LP: 4; PP3_Supporting-or-more: 2 of 4 P/LP, 1 of 4 B/LB -> LR 2
@@ -29,10 +39,19 @@ def test_coverage_counts_a_level_or_stronger_and_lr_is_the_ratio():
 
 
 def test_calibration_holds_compares_with_clingen_lrs():
-    metrics = {"empirical_lr": {"PP3_Supporting": 2.5, "PP3_Strong": 20.0, "BP4_Moderate": 6.0,
-                                "BP4_Strong": None}}
+    metrics = {
+        "empirical_lr": {
+            "PP3_Supporting": 2.5,
+            "PP3_Strong": 20.0,
+            "BP4_Moderate": 6.0,
+            "BP4_Strong": None,
+        }
+    }
     assert calibration_holds(metrics) == {
-        "PP3_Supporting": True, "PP3_Strong": False, "BP4_Moderate": True}
+        "PP3_Supporting": True,
+        "PP3_Strong": False,
+        "BP4_Moderate": True,
+    }
 
 
 def test_published_thresholds_are_ordered_like_evidence_levels():

@@ -14,7 +14,15 @@ from vipredict.variants import (
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("chr1", "1"), ("1", "1"), ("CHRX", "X"), ("chrM", "MT"), ("MT", "MT"), ("M", "MT"), (22, "22")],
+    [
+        ("chr1", "1"),
+        ("1", "1"),
+        ("CHRX", "X"),
+        ("chrM", "MT"),
+        ("MT", "MT"),
+        ("M", "MT"),
+        (22, "22"),
+    ],
 )
 def test_chromosome_names_are_normalised(raw, expected):
     assert normalise_chrom(raw) == expected
@@ -27,7 +35,9 @@ def test_non_primary_contigs_are_unknown(raw):
     assert error.value.reason == "unknown_contig"
 
 
-@pytest.mark.parametrize(("raw", "expected"), [("hg19", "GRCh37"), ("GRCh38", "GRCh38"), ("b37", "GRCh37")])
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("hg19", "GRCh37"), ("GRCh38", "GRCh38"), ("b37", "GRCh37")]
+)
 def test_build_aliases(raw, expected):
     assert normalise_build(raw) == expected
 
@@ -61,8 +71,12 @@ def test_key_spelling_is_canonical_whatever_the_input():
 
 def test_vectorised_keys_mask_odd_contigs_and_round_trip():
     frame = pd.DataFrame(
-        {"chrom": ["chr1", "MT", "GL000192.1"], "pos": [5, 7, 9], "ref": ["a", "C", "G"],
-         "alt": ["G", "t", "A"]}
+        {
+            "chrom": ["chr1", "MT", "GL000192.1"],
+            "pos": [5, 7, 9],
+            "ref": ["a", "C", "G"],
+            "alt": ["G", "t", "A"],
+        }
     )
     keys = key_column("hg38", frame["chrom"], frame["pos"], frame["ref"], frame["alt"])
     assert keys.iloc[0] == "GRCh38:1:5:A:G"

@@ -197,7 +197,7 @@ def _window_tables(grid: np.ndarray, increment: float) -> _WindowTables:
     tol = 1e-9 * max(1.0, span)  # absorb float error at window edges landing on a grid value
     left = np.searchsorted(grid, (lo - tol).ravel(), side="left").astype(np.int32)
     right = np.searchsorted(grid, (hi + tol).ravel(), side="right").astype(np.int32)
-    width = np.where(half > 0, 2 * half, 1.0)[None, :]
+    width = np.where(half[None, :] > 0, hi - lo, 1.0)  # as the original: (hi - lo), not 2h
     coverage = np.where(
         hi > grid[-1],
         (grid[-1] - lo) / width,
@@ -449,7 +449,7 @@ class LocalPosteriorCalibrator:
         """Thresholds of every bootstrap and the 5th/95th percentile posterior band."""
         rng = np.random.default_rng(self.random_state)
         grid = prepared.tables.grid
-        sampler = _CountSampler(prepared, grid.size, rng, self.reverse)
+        sampler = _CountSampler(prepared, grid.size, rng)
         curves = np.empty((self.n_bootstrap, grid.size), dtype=np.float32)
         boot_p = np.empty((self.n_bootstrap, levels_p.size))
         boot_b = np.empty((self.n_bootstrap, levels_b.size))
@@ -512,16 +512,14 @@ class _CountSampler:
     Only occupied buckets are drawn, so a resample costs O(distinct scores), not O(variants).
     """
 
-    def __init__(
-        self, prepared: _Prepared, n_grid: int, rng: np.random.Generator, reverse: bool
-    ) -> None:
+    def __init__(self, prepared: _Prepared, n_grid: int, rng: np.random.Generator) -> None:
         self._rng = rng
         self._n_grid = n_grid
-        self._lab = _occupied(prepared.lab_bucket, n_grid, 2, reverse)
+        self._lab = np.unique(prepared.lab_bucket, return_counts=True)
         self._n_lab = prepared.lab_bucket.size
         self._g = None
         if prepared.g_bucket is not None:
-            self._g = _occupied(prepared.g_bucket, n_grid, 1, reverse)
+            self._g = np.unique(prepared.g_bucket, return_counts=True)
             self._n_g = prepared.g_bucket.size
 
     def draw(self, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -535,22 +533,6 @@ class _CountSampler:
             g_buckets, g_counts = self._g
             unl[:, g_buckets] = self._rng.multinomial(self._n_g, g_counts / self._n_g, size=size)
         return lab[:, 1::2], lab[:, 0::2], unl
-
-
-def _occupied(
-    buckets: np.ndarray, n_grid: int, per_point: int, reverse: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """Occupied buckets (``per_point`` per grid point) and counts, in the tool's own scale order.
-
-    Ordering by the original scale makes a reversed tool draw exactly the
-    resamples of its negation, so ``reverse`` changes nothing but the sign.
-    """
-    values, counts = np.unique(buckets, return_counts=True)
-    if reverse:
-        key = (n_grid - 1 - values // per_point) * per_point + values % per_point
-        order = np.argsort(key, kind="stable")
-        values, counts = values[order], counts[order]
-    return values, counts
 
 
 def _progress(chunks: list[int], show: bool) -> Iterator[int]:

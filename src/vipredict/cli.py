@@ -105,9 +105,13 @@ def evaluate(
 
 @app.command()
 def predict(
-    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="VCF, VEP tab, dbNSFP or TSV")],
+    input_path: Annotated[
+        Path, typer.Argument(metavar="INPUT", help="VCF, VEP tab, dbNSFP or TSV")
+    ],
     output: Annotated[Path, typer.Option(help="TSV to write")],
-    format: Annotated[str | None, typer.Option(help="vcf|vep|dbnsfp|tsv (detected if omitted)")] = None,
+    format: Annotated[
+        str | None, typer.Option(help="vcf|vep|dbnsfp|tsv (detected if omitted)")
+    ] = None,
     build: Annotated[str, typer.Option(help="assembly when the input does not say")] = "GRCh37",
 ) -> None:
     """Per-variant score, posterior and PP3/BP4 evidence; bad records get a named error."""
@@ -132,8 +136,17 @@ def serve(
 ) -> None:
     """Start the BentoML prediction service on localhost."""
     configure_runtime_env(get_settings())
-    command = [sys.executable, "-m", "bentoml", "serve", "service:VariantPredictor",
-               "--host", host, "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "bentoml",
+        "serve",
+        "service:VariantPredictor",
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
     console.print(f"serving on http://{host}:{port} (OpenAPI at /docs.json)")
     raise typer.Exit(subprocess.call(command, cwd=PROJECT_ROOT / "serving", env=os.environ.copy()))
 

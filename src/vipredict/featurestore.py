@@ -52,7 +52,9 @@ def load_frequencies() -> tuple[pd.DataFrame, dict[str, set[str]]]:
     return pd.concat(frames, ignore_index=True), covered
 
 
-def build_store(settings: Settings | None = None, progress: Progress = lambda _: None) -> pd.DataFrame:
+def build_store(
+    settings: Settings | None = None, progress: Progress = lambda _: None
+) -> pd.DataFrame:
     """Read every source, build all feature families, write the parquet store."""
     settings = settings or get_settings()
     settings.ensure_dirs()

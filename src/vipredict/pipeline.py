@@ -28,7 +28,7 @@ from vipredict.evaluation import (
     evaluate_comparators,
     evaluate_predictor,
 )
-from vipredict.featuresets import FeatureSet, load_feature_set
+from vipredict.featuresets import load_feature_set
 from vipredict.featurestore import build_store, labelled_rows, load_store
 from vipredict.readers.clingen import read_clingen_set
 from vipredict.schema import FUNCTIONAL_SCORES
@@ -54,7 +54,11 @@ Progress = Callable[[str], None]
 def git_commit() -> str:
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+            ["git", "rev-parse", "HEAD"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         return out.stdout.strip()
     except (OSError, subprocess.CalledProcessError):
@@ -91,13 +95,19 @@ def log_trained_model(
                 "emits_evidence": str(feature_set.emits_evidence),
             }
         )
-        mlflow.log_params({**flatten("", {k: v for k, v in config.to_dict().items()
-                                          if k != "lightgbm"}),
-                           **flatten("lgbm.", config.lightgbm), "n_features": len(names),
-                           "feature_set": feature_set.name})
+        mlflow.log_params(
+            {
+                **flatten("", {k: v for k, v in config.to_dict().items() if k != "lightgbm"}),
+                **flatten("lgbm.", config.lightgbm),
+                "n_features": len(names),
+                "feature_set": feature_set.name,
+            }
+        )
         dataset = train[["variant", "gene", *names, "label"]].astype({"gene": str, "variant": str})
         mlflow.log_input(
-            mlflow.data.from_pandas(dataset, name=f"clingen_{config.train_dataset}", targets="label"),
+            mlflow.data.from_pandas(
+                dataset, name=f"clingen_{config.train_dataset}", targets="label"
+            ),
             context="training",
         )
         thresholds = trained.calibration.thresholds
@@ -111,8 +121,12 @@ def log_trained_model(
         )
         mlflow.log_dict(config.to_dict(), CONFIG_ARTIFACT)
         mlflow.log_dict(
-            {"feature_names": names, "emits_evidence": feature_set.emits_evidence,
-             "feature_set": feature_set.name}, FEATURES_ARTIFACT,
+            {
+                "feature_names": names,
+                "emits_evidence": feature_set.emits_evidence,
+                "feature_set": feature_set.name,
+            },
+            FEATURES_ARTIFACT,
         )
         mlflow.log_dict(trained.calibration.to_dict(), CALIBRATION_ARTIFACT)
         curve = pd.DataFrame(
@@ -126,8 +140,13 @@ def log_trained_model(
         log_dataframe(curve, "calibration/posterior_curve.tsv")
         log_dataframe(trained.feature_importance, "importance/feature_importance.tsv")
         log_dataframe(
-            pd.DataFrame({"variant": train["variant"], "label": train["label"],
-                          "oof_score": trained.oof_scores}),
+            pd.DataFrame(
+                {
+                    "variant": train["variant"],
+                    "label": train["label"],
+                    "oof_score": trained.oof_scores,
+                }
+            ),
             "calibration/oof_scores.tsv",
         )
         figure = _importance_figure(trained)
@@ -168,8 +187,10 @@ def run_training(
     train = labelled_rows(table, config.train_dataset)
     test = labelled_rows(table, config.test_dataset)
     assert_no_leakage(train, test)
-    progress(f"training on {len(train):,} variants of ClinGen {config.train_dataset} "
-             f"({int(train['label'].sum()):,} P/LP); hold-out {config.test_dataset} untouched")
+    progress(
+        f"training on {len(train):,} variants of ClinGen {config.train_dataset} "
+        f"({int(train['label'].sum()):,} P/LP); hold-out {config.test_dataset} untouched"
+    )
     outcome = TrainingOutcome({}, {}, {}, {})
     for name in config.feature_sets:
         feature_set = load_feature_set(name)
@@ -193,13 +214,23 @@ def holdout_table(config_test: str, settings: Settings) -> pd.DataFrame:
     """Hold-out features joined with the comparators' raw scores (which are never features)."""
     table = load_store(settings)
     test = labelled_rows(table, config_test)
-    comparators = read_clingen_set(config_test)[["variant", "revel_score", "bayesdel_noaf_score",
-                                                 "mutpred2_score", "vest4_score", "cadd_phred"]]
+    comparators = read_clingen_set(config_test)[
+        [
+            "variant",
+            "revel_score",
+            "bayesdel_noaf_score",
+            "mutpred2_score",
+            "vest4_score",
+            "cadd_phred",
+        ]
+    ]
     overlap = [c for c in comparators.columns if c != "variant" and c in test.columns]
     return test.drop(columns=overlap).merge(comparators, on="variant", how="left")
 
 
-def masking_robustness(model: LoadedModel, holdout: pd.DataFrame, gene_disjoint: np.ndarray) -> dict:
+def masking_robustness(
+    model: LoadedModel, holdout: pd.DataFrame, gene_disjoint: np.ndarray
+) -> dict:
     """Hold-out metrics of the evidence model with each non-core annotation source blanked.
 
     Conservation and the amino-acid change are core (every pipeline has them);
@@ -212,8 +243,9 @@ def masking_robustness(model: LoadedModel, holdout: pd.DataFrame, gene_disjoint:
     for scenario, columns in scenarios.items():
         masked = holdout.copy()
         masked[columns] = np.nan
-        metrics = evaluate_predictor(model.predict(masked), labels, model.calibration.thresholds,
-                                     gene_disjoint)
+        metrics = evaluate_predictor(
+            model.predict(masked), labels, model.calibration.thresholds, gene_disjoint
+        )
         metrics["calibration_holds"] = calibration_holds(metrics)
         out[scenario] = metrics
     return out
@@ -222,20 +254,25 @@ def masking_robustness(model: LoadedModel, holdout: pd.DataFrame, gene_disjoint:
 def run_evaluation(settings: Settings | None = None, progress: Progress = lambda _: None) -> dict:
     settings = settings or get_settings()
     config = TrainingConfig.from_toml()
-    models = {name: load_champion(load_feature_set(name).registered_model, settings)
-              for name in ("noaf", "af")}
+    models = {
+        name: load_champion(load_feature_set(name).registered_model, settings)
+        for name in ("noaf", "af")
+    }
     holdout = holdout_table(config.test_dataset, settings)
     train_genes = set(labelled_rows(load_store(settings), config.train_dataset)["gene"])
     same_rows = comparable_rows(holdout)
     rows = holdout[same_rows].reset_index(drop=True)
-    progress(f"hold-out ClinGen {config.test_dataset}: {len(rows):,} of {len(holdout):,} variants "
-             "scored by every comparator")
+    progress(
+        f"hold-out ClinGen {config.test_dataset}: {len(rows):,} of {len(holdout):,} variants "
+        "scored by every comparator"
+    )
     labels = rows["label"].to_numpy(dtype=int)
     disjoint = ~rows["gene"].isin(train_genes).to_numpy()
     results: dict[str, dict] = {}
     for name, model in models.items():
-        metrics = evaluate_predictor(model.predict(rows), labels, model.calibration.thresholds,
-                                     disjoint)
+        metrics = evaluate_predictor(
+            model.predict(rows), labels, model.calibration.thresholds, disjoint
+        )
         metrics["calibration_holds"] = calibration_holds(metrics)
         metrics["model"] = {"name": model.name, "version": model.version, "run_id": model.run_id}
         results[name] = metrics

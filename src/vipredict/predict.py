@@ -41,7 +41,7 @@ def open_text(path: Path):
 
 
 def build_from_header(lines: list[str], default: str) -> str:
-    """The assembly a VCF declares in ``##reference``/``##contig``/``##assembly``, else ``default``."""
+    """The assembly a VCF header declares (reference/contig/assembly lines), else ``default``."""
     for line in lines:
         lowered = line.lower()
         if lowered.startswith(("##reference", "##contig", "##assembly")):
@@ -138,7 +138,9 @@ def score_annotation_file(scorer: Scorer, path: Path, fmt: str, build: str) -> p
     from vipredict.readers.dbnsfp import read_dbnsfp
     from vipredict.readers.vep import read_vep_tab
 
-    annotations = read_vep_tab(path, build=build) if fmt == "vep" else read_dbnsfp(path, build=build)
+    annotations = (
+        read_vep_tab(path, build=build) if fmt == "vep" else read_dbnsfp(path, build=build)
+    )
     valid = annotations["variant"].notna()
     features = build_feature_table(annotations[valid].reset_index(drop=True), None, {})
     scored = scorer.score_features(features)
@@ -150,7 +152,9 @@ def score_annotation_file(scorer: Scorer, path: Path, fmt: str, build: str) -> p
     return pd.concat([finalise(scored.reset_index(drop=True)), missing], ignore_index=True)
 
 
-def predict_file(scorer: Scorer, path: Path, fmt: str | None, build: str = "GRCh37") -> pd.DataFrame:
+def predict_file(
+    scorer: Scorer, path: Path, fmt: str | None, build: str = "GRCh37"
+) -> pd.DataFrame:
     from vipredict.readers import detect_format
 
     fmt = fmt or detect_format(path)

@@ -67,8 +67,17 @@ def conform_annotations(frame: pd.DataFrame) -> pd.DataFrame:
         out[column] = pd.to_numeric(out[column], errors="coerce").astype("float64")
     out["pos"] = pd.to_numeric(out["pos"], errors="coerce").astype("Int64")
     out["aa_pos"] = pd.to_numeric(out["aa_pos"], errors="coerce").astype("Int64")
-    for column in (KEY, "build", "chrom", "ref", "alt", "gene", "aa_ref", "aa_alt",
-                   *PROVENANCE_COLUMNS):
+    for column in (
+        KEY,
+        "build",
+        "chrom",
+        "ref",
+        "alt",
+        "gene",
+        "aa_ref",
+        "aa_alt",
+        *PROVENANCE_COLUMNS,
+    ):
         out[column] = out[column].astype("string")
     extra = [c for c in out.columns if c not in ANNOTATION_COLUMNS]
     return out[[*ANNOTATION_COLUMNS, *extra]]

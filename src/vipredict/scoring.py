@@ -75,7 +75,9 @@ class Scorer:
 
     def score_features(self, features: pd.DataFrame) -> pd.DataFrame:
         """Evidence for rows that already carry feature columns (index kept)."""
-        judged = features[[c for c in _EVIDENCE_INPUTS if c in features.columns]].notna().any(axis=1)
+        judged = (
+            features[[c for c in _EVIDENCE_INPUTS if c in features.columns]].notna().any(axis=1)
+        )
         scores = self.evidence_model.predict(features)
         out = self.evidence_for_scores(scores).set_index(features.index)
         out["variant"] = features["variant"].to_numpy()
@@ -107,13 +109,14 @@ class Scorer:
             seen_ref = self.store.reference_at(variant.build, variant.chrom, variant.pos)
             if seen_ref is not None and seen_ref != variant.ref:
                 raise VariantError(
-                    "ref_mismatch", f"REF {variant.ref} but the reference at this locus is {seen_ref}"
+                    "ref_mismatch",
+                    f"REF {variant.ref} but the reference at this locus is {seen_ref}",
                 )
             raise VariantError("no_features", f"{variant.key} is not in the feature store")
         return variant
 
     def score_keys(self, entries: Sequence[str]) -> pd.DataFrame:
-        """One result row per entry, in order; a bad entry gets its named error, never an exception."""
+        """One row per entry, in order; a bad entry gets its named error, never an exception."""
         rows = pd.DataFrame({"input": [str(e) for e in entries]})
         rows["variant"] = ""
         rows["error"] = ""

@@ -104,7 +104,8 @@ def load_champion(name: str, settings: Settings | None = None) -> LoadedModel:
     version = champion_version(client, name)
     if version is None:
         raise ModelNotReadyError(
-            f"no '{CHAMPION}' version of {name} in {mlflow.get_tracking_uri()}; run `vipredict train`"
+            f"no '{CHAMPION}' version of {name} in {mlflow.get_tracking_uri()}; "
+            "run `vipredict train`"
         )
     run_id = version.run_id
     try:

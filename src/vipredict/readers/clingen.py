@@ -80,6 +80,8 @@ def read_clingen_set(year: str) -> pd.DataFrame:
         source=name,
         source_version=get_source(name).version,
     )
-    frame["variant"] = key_column("GRCh37", frame["chrom"], frame["pos"], frame["ref"], frame["alt"])
+    frame["variant"] = key_column(
+        "GRCh37", frame["chrom"], frame["pos"], frame["ref"], frame["alt"]
+    )
     frame = conform_annotations(frame.drop(columns=["aavar"]))
     return frame[frame["label"].notna()].reset_index(drop=True)

@@ -105,7 +105,11 @@ def _consequence_names(mc: str | None, dialect: Dialect) -> str | None:
 
 
 def _info(record: pysam.VariantRecord, field: str) -> Any:
-    return record.info[field] if field in record.info else None
+    """INFO value or None; a field absent from the header (user VCFs) is just missing."""
+    try:
+        return record.info[field]
+    except (KeyError, ValueError):
+        return None
 
 
 def _standard_rows(record: pysam.VariantRecord, dialect: Dialect) -> Iterator[dict[str, Any]]:

@@ -1,0 +1,111 @@
+"""BentoML 1.4 shell of the vipredict prediction service (logic lives in vipredict.serving).
+
+Run with ``vipredict serve`` (``python -m bentoml serve service:VariantPredictor``
+from this directory). Endpoints: ``POST /predict``, ``POST /predict/vcf``,
+``GET /model``; BentoML keeps ``/healthz``, ``/livez``, ``/readyz``, ``/metrics``
+and the OpenAPI document at ``/docs.json``.
+
+Import refuses to continue (log line, exit status 3) when the evidence champion
+lacks its calibration or feature schema, so a broken deployment fails at start
+instead of answering with evidence that cannot be traced to a calibration.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import bentoml
+from fastapi import FastAPI
+from starlette.responses import JSONResponse, Response
+
+from vipredict.config import configure_runtime_env
+from vipredict.serving import (
+    Limits,
+    PredictionService,
+    SecurityMiddleware,
+    ServingError,
+    VariantIn,
+    VariantOut,
+    api_keys_from_env,
+    preflight,
+)
+from vipredict.tracking import ModelNotReadyError
+
+logger = logging.getLogger("vipredict.service")
+REQUEST_TIMEOUT_S = 300
+EXIT_NOT_READY = 3
+
+
+def _preflight_or_exit() -> None:
+    """Checked at import, i.e. in the ``bentoml serve`` parent before any worker starts."""
+    configure_runtime_env()
+    try:
+        preflight()
+    except ModelNotReadyError as error:
+        message = f"vipredict service refuses to start: {error}"
+        logger.critical(message)
+        print(message, file=sys.stderr, flush=True)
+        sys.exit(EXIT_NOT_READY)
+
+
+_preflight_or_exit()
+LIMITS = Limits.from_env()
+model_app = FastAPI(title="vipredict model card", docs_url=None, redoc_url=None, openapi_url=None)
+
+
+def _answer(ctx: bentoml.Context, produce: Callable[[], tuple[Any, str]]) -> Response:
+    """Run ``produce`` -> (body, media type); a ServingError becomes its 4xx JSON answer.
+
+    BentoML copies ``ctx.response.status_code`` onto the returned response, so
+    the status is set there as well as on the response itself.
+    """
+    try:
+        body, media_type = produce()
+        status = 200
+    except ServingError as error:
+        body, media_type, status = error.body(), "application/json", error.status
+    ctx.response.status_code = status
+    return Response(content=body, media_type=media_type, status_code=status)
+
+
+@bentoml.service(name="vipredict", workers=1, traffic={"timeout": REQUEST_TIMEOUT_S})
+@bentoml.asgi_app(model_app, path="/")
+class VariantPredictor:
+    """Loads the champions and the feature store once, then scores from memory."""
+
+    def __init__(self) -> None:
+        try:
+            self.service = PredictionService.load(limits=LIMITS)
+        except ModelNotReadyError as error:
+            logger.critical("vipredict service refuses to start: %s", error)
+            raise
+        threading.Thread(target=self.service.warm_explanations, name="vipredict-explain",
+                         daemon=True).start()
+
+    @model_app.get("/model")
+    def model(self) -> JSONResponse:
+        """Model card: versions, training data digest, calibration, hold-out metrics, rules."""
+        return JSONResponse({**self.service.model_card(), "cache": self.service.cache_status()})
+
+    @bentoml.api(route="/predict")
+    def predict(self, variants: list[VariantIn], ctx: bentoml.Context) -> list[VariantOut]:
+        """Score variants (keys or parts); each bad variant gets its named error."""
+        return _answer(ctx, lambda: (self.service.predict_json(variants), "application/json"))
+
+    @bentoml.api(route="/predict/vcf")
+    def predict_vcf(self, file: Path, ctx: bentoml.Context, format: str = "vcf",
+                    build: str = "GRCh37") -> str:
+        """Upload a VCF (plain or gzip); ``?format=vcf|tsv|json`` (query wins over the form)."""
+        query = ctx.request.query_params
+        fmt = query.get("format", format)
+        default_build = query.get("build", build)
+        return _answer(ctx, lambda: self.service.predict_upload(file.read_bytes(), fmt,
+                                                                default_build))
+
+
+VariantPredictor.add_asgi_middleware(SecurityMiddleware, keys=api_keys_from_env(), limits=LIMITS)
