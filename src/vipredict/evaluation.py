@@ -68,8 +68,12 @@ def evaluate_predictor(
     thresholds: dict[str, float | None],
     gene_disjoint: np.ndarray,
     reverse: bool = False,
+    eligible: np.ndarray | None = None,
 ) -> dict:
+    """Discrimination and evidence metrics; rows not ``eligible`` get no evidence."""
     codes = assign_evidence(scores, thresholds, reverse=reverse)
+    if eligible is not None:
+        codes = np.where(eligible, codes, "none")
     coverage, likelihood = coverage_and_lr(codes, labels)
     signed = -scores if reverse else scores
     return {

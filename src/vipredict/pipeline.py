@@ -32,6 +32,7 @@ from vipredict.featuresets import load_feature_set
 from vipredict.featurestore import build_store, labelled_rows, load_store
 from vipredict.readers.clingen import read_clingen_set
 from vipredict.schema import FUNCTIONAL_SCORES
+from vipredict.scoring import has_enough_annotation
 from vipredict.tracking import (
     CALIBRATION_ARTIFACT,
     CONFIG_ARTIFACT,
@@ -46,7 +47,13 @@ from vipredict.tracking import (
     register_champion,
     setup_mlflow,
 )
-from vipredict.training import TrainedModel, TrainingConfig, assert_no_leakage, train_feature_set
+from vipredict.training import (
+    TrainedModel,
+    TrainingConfig,
+    assert_no_leakage,
+    mask_sources,
+    train_feature_set,
+)
 
 Progress = Callable[[str], None]
 
@@ -129,6 +136,7 @@ def log_trained_model(
             FEATURES_ARTIFACT,
         )
         mlflow.log_dict(trained.calibration.to_dict(), CALIBRATION_ARTIFACT)
+        mlflow.log_dict(trained.uncapped_thresholds, "calibration/uncapped_thresholds.json")
         curve = pd.DataFrame(
             {
                 "score": trained.calibration.grid,
@@ -155,7 +163,7 @@ def log_trained_model(
         plot_path = settings.reports_dir / f"calibration_{feature_set.name}.png"
         plot_calibration(trained.calibration, plot_path)
         mlflow.log_artifact(str(plot_path), "calibration")
-        example = train[names].head(5)
+        example = train[names].head(5).astype("float64")
         mlflow.lightgbm.log_model(
             trained.model,
             name=MODEL_ARTIFACT,
@@ -241,10 +249,13 @@ def masking_robustness(
     scenarios = {f"without_{c}": [c] for c in sources} | {"core_only": sources}
     out = {}
     for scenario, columns in scenarios.items():
-        masked = holdout.copy()
-        masked[columns] = np.nan
+        masked = mask_sources(holdout, columns)
         metrics = evaluate_predictor(
-            model.predict(masked), labels, model.calibration.thresholds, gene_disjoint
+            model.predict(masked),
+            labels,
+            model.calibration.thresholds,
+            gene_disjoint,
+            eligible=has_enough_annotation(masked),
         )
         metrics["calibration_holds"] = calibration_holds(metrics)
         out[scenario] = metrics
@@ -271,7 +282,11 @@ def run_evaluation(settings: Settings | None = None, progress: Progress = lambda
     results: dict[str, dict] = {}
     for name, model in models.items():
         metrics = evaluate_predictor(
-            model.predict(rows), labels, model.calibration.thresholds, disjoint
+            model.predict(rows),
+            labels,
+            model.calibration.thresholds,
+            disjoint,
+            eligible=has_enough_annotation(rows),
         )
         metrics["calibration_holds"] = calibration_holds(metrics)
         metrics["model"] = {"name": model.name, "version": model.version, "run_id": model.run_id}

@@ -43,6 +43,15 @@ RESULT_COLUMNS = (
 )
 #: Inputs the model cannot judge: no conservation and no functional score at all.
 _EVIDENCE_INPUTS = (*CONSERVATION_SCORES, *FUNCTIONAL_SCORES)
+#: Fewest per-tool scores for PP3/BP4: with conservation and the amino-acid change
+#: alone BP4 failed its LR on the 2020 hold-out, one missing tool at a time did not.
+MIN_FUNCTIONAL_SOURCES = 4
+
+
+def has_enough_annotation(features: pd.DataFrame) -> np.ndarray:
+    """Whether each row carries enough per-tool scores for its evidence to be calibrated."""
+    present = features[[c for c in FUNCTIONAL_SCORES if c in features.columns]].notna().sum(axis=1)
+    return (present >= MIN_FUNCTIONAL_SOURCES).to_numpy()
 
 
 @dataclass
@@ -93,7 +102,11 @@ class Scorer:
         else:
             out["priority_score"] = np.nan
             out["priority_model"] = ""
-        out["error"] = np.where(judged, "", "no_features")
+        enough = has_enough_annotation(features)
+        thin = np.where(enough, "", "insufficient_annotation")
+        out["error"] = np.where(judged, thin, "no_features")
+        out.loc[~enough, "evidence"] = "none"
+        out.loc[~enough, "points"] = 0
         blank = ~judged
         out.loc[blank, ["score", "posterior", "likelihood_ratio", "priority_score"]] = np.nan
         out.loc[blank, "evidence"] = "none"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +21,16 @@ from lightgbm import LGBMClassifier
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold
 
-from vipredict.calibration import CalibrationResult, LocalPosteriorCalibrator
+from vipredict.calibration import (
+    EVIDENCE_CODES,
+    LEVELS,
+    CalibrationResult,
+    LocalPosteriorCalibrator,
+)
 from vipredict.config import PROJECT_ROOT
+from vipredict.features.functional import FunctionalFeatures
 from vipredict.featuresets import FeatureSet
+from vipredict.schema import FUNCTIONAL_SCORES
 
 DEFAULT_CONFIG = PROJECT_ROOT / "training" / "default.toml"
 
@@ -42,6 +49,8 @@ class TrainingConfig:
     cv_folds: int
     seed: int
     n_bootstrap: int
+    mask_augmentation: bool = True
+    pp3_max_level: str = "Strong"
     lightgbm: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -57,6 +66,8 @@ class TrainingConfig:
             cv_folds=int(raw["cv_folds"]),
             seed=int(raw["seed"]),
             n_bootstrap=int(raw["n_bootstrap"]),
+            mask_augmentation=bool(raw.get("mask_augmentation", True)),
+            pp3_max_level=str(raw.get("pp3_max_level", "Strong")),
             lightgbm=dict(raw["lightgbm"]),
         )
 
@@ -68,6 +79,8 @@ class TrainingConfig:
             "cv_folds": self.cv_folds,
             "seed": self.seed,
             "n_bootstrap": self.n_bootstrap,
+            "mask_augmentation": self.mask_augmentation,
+            "pp3_max_level": self.pp3_max_level,
             "lightgbm": dict(self.lightgbm),
         }
 
@@ -80,6 +93,26 @@ class TrainedModel:
     oof_auroc: float
     calibration: CalibrationResult
     feature_importance: pd.DataFrame
+    uncapped_thresholds: dict[str, float | None] = field(default_factory=dict)
+
+
+def cap_pp3(calibration: CalibrationResult, max_level: str) -> CalibrationResult:
+    """Drop PP3 levels stronger than ``max_level`` from the thresholds the model emits.
+
+    Pejaver et al. 2022 recommend applying computational evidence for
+    pathogenicity no stronger than Strong: a single predictor must not carry a
+    variant to Likely Pathogenic alone, and Very Strong (LR 1124) cannot be
+    verified on a hold-out of a few thousand benign variants.
+    """
+    if max_level not in LEVELS:
+        raise ValueError(f"pp3_max_level {max_level!r} is not one of {LEVELS}")
+    allowed = LEVELS[: LEVELS.index(max_level) + 1]
+    capped = {
+        code: (value if not code.startswith("PP3") or code.split("_")[1] in allowed else None)
+        for code, value in calibration.thresholds.items()
+    }
+    assert set(capped) == set(EVIDENCE_CODES)
+    return replace(calibration, thresholds=capped)
 
 
 def assert_no_leakage(train: pd.DataFrame, test: pd.DataFrame) -> None:
@@ -88,6 +121,49 @@ def assert_no_leakage(train: pd.DataFrame, test: pd.DataFrame) -> None:
     if shared:
         example = sorted(shared)[0]
         raise LeakageError(f"{len(shared)} variants are in both train and test, e.g. {example}")
+
+
+def mask_sources(table: pd.DataFrame, sources: list[str]) -> pd.DataFrame:
+    """``table`` as if its annotation lacked ``sources``: values blanked, derived counts redone.
+
+    Blanking a score without recomputing ``functional_n_missing`` would describe a
+    variant no real annotation produces; going back through the feature builder
+    keeps masked rows honest.
+    """
+    masked = table.copy()
+    masked[sources] = np.nan
+    rebuilt = FunctionalFeatures().transform(masked[list(FUNCTIONAL_SCORES)])
+    masked[rebuilt.columns] = rebuilt.to_numpy()
+    return masked
+
+
+def with_masked_copies(
+    features: pd.DataFrame, labels: np.ndarray, seed: int
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Training rows plus one copy of each with a random per-tool source blanked.
+
+    Pipelines often lack one annotation source (no MutPred2, no EA...). A model
+    that never saw a source missing treats its absence as information and loses
+    its calibration; the copies teach it what missing means.
+    """
+    sources = [c for c in FUNCTIONAL_SCORES if c in features.columns]
+    if not sources:
+        return features, labels
+    rng = np.random.default_rng(seed)
+    choice = rng.integers(len(sources), size=len(features))
+    copies = []
+    for i, source in enumerate(sources):
+        rows = features[choice == i]
+        copies.append(mask_sources(rows, [source])[features.columns])
+    augmented = pd.concat([features, *copies], ignore_index=True)
+    copy_labels = np.concatenate([labels[choice == i] for i in range(len(sources))])
+    return augmented, np.concatenate([labels, copy_labels])
+
+
+def fit_classifier(features: pd.DataFrame, labels: np.ndarray, config: TrainingConfig):
+    if config.mask_augmentation:
+        features, labels = with_masked_copies(features, labels, config.seed)
+    return new_classifier(config).fit(features, labels)
 
 
 def new_classifier(config: TrainingConfig) -> LGBMClassifier:
@@ -101,7 +177,7 @@ def gene_grouped_oof_scores(
     folds = StratifiedGroupKFold(n_splits=config.cv_folds, shuffle=True, random_state=config.seed)
     scores = np.full(len(labels), np.nan)
     for fit_idx, score_idx in folds.split(features, labels, groups=genes.astype(str)):
-        model = new_classifier(config).fit(features.iloc[fit_idx], labels[fit_idx])
+        model = fit_classifier(features.iloc[fit_idx], labels[fit_idx], config)
         scores[score_idx] = model.predict_proba(features.iloc[score_idx])[:, 1]
     return scores
 
@@ -135,9 +211,10 @@ def train_feature_set(
     oof = gene_grouped_oof_scores(features, labels, table["gene"], config)
     progress(f"{feature_set.name}: ClinGen calibration, {config.n_bootstrap:,} bootstraps")
     calibrator = LocalPosteriorCalibrator(n_bootstrap=config.n_bootstrap, random_state=config.seed)
-    calibration = calibrator.fit(oof, labels).result_
+    uncapped = calibrator.fit(oof, labels).result_
+    calibration = cap_pp3(uncapped, config.pp3_max_level)
     progress(f"{feature_set.name}: final model on all {len(labels):,} training variants")
-    model = new_classifier(config).fit(features, labels)
+    model = fit_classifier(features, labels, config)
     return TrainedModel(
         feature_set=feature_set,
         model=model,
@@ -145,4 +222,5 @@ def train_feature_set(
         oof_auroc=float(roc_auc_score(labels, oof)),
         calibration=calibration,
         feature_importance=feature_importance(model, names),
+        uncapped_thresholds=dict(uncapped.thresholds),
     )
