@@ -23,14 +23,14 @@ setup: $(BIN)/vipredict
 
 run: setup
 	$(BIN)/vipredict train --if-missing
-	$(BIN)/vipredict evaluate --output $(VIPREDICT_HOME)/reports/evaluation.json
+	$(BIN)/vipredict evaluate --output $(VIPREDICT_HOME)/reports/evaluation.json --cards $(VIPREDICT_HOME)/reports/cards
 	$(BIN)/vipredict serve --port $(PORT)
 
 train: setup
 	$(BIN)/vipredict train
 
 evaluate: setup
-	$(BIN)/vipredict evaluate --output $(VIPREDICT_HOME)/reports/evaluation.json
+	$(BIN)/vipredict evaluate --output $(VIPREDICT_HOME)/reports/evaluation.json --cards $(VIPREDICT_HOME)/reports/cards
 
 serve: setup
 	$(BIN)/vipredict serve --port $(PORT)

@@ -16,18 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from vipredict.calibration import LocalPosteriorCalibrator
+from vipredict.evaluation import published_thresholds, thresholds_of
 from vipredict.readers.clingen import read_clingen_set
 
-PUBLISHED_REVEL = {
-    "PP3_Supporting": 0.644,
-    "PP3_Moderate": 0.773,
-    "PP3_Strong": 0.932,
-    "PP3_VeryStrong": None,
-    "BP4_Supporting": 0.290,
-    "BP4_Moderate": 0.183,
-    "BP4_Strong": 0.016,
-    "BP4_VeryStrong": 0.003,
-}
+PUBLISHED_REVEL = thresholds_of(published_thresholds()["REVEL"])
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:

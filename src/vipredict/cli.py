@@ -90,10 +90,11 @@ def evaluate(
     output: Annotated[Path, typer.Option(help="evaluation JSON to write")] = Path(
         "evaluation.json"
     ),
+    cards: Annotated[Path | None, typer.Option(help="write model cards into this folder")] = None,
 ) -> None:
     """Score the champions and the comparators on the 2020 hold-out."""
     from vipredict.pipeline import run_evaluation
-    from vipredict.reporting import evaluation_table
+    from vipredict.reporting import evaluation_table, model_card
     from vipredict.tracking import dump_json
 
     settings = configure_runtime_env()
@@ -101,6 +102,11 @@ def evaluate(
     dump_json(report, output)
     Console().print(evaluation_table(report))
     console.print(f"written {output}")
+    if cards is not None:
+        cards.mkdir(parents=True, exist_ok=True)
+        for name in ("noaf", "af"):
+            (cards / f"vipredict-{name}.md").write_text(model_card(report, name))
+        console.print(f"model cards written to {cards}")
 
 
 @app.command()

@@ -236,6 +236,19 @@ def holdout_table(config_test: str, settings: Settings) -> pd.DataFrame:
     return test.drop(columns=overlap).merge(comparators, on="variant", how="left")
 
 
+def evaluate_model(model: LoadedModel, rows: pd.DataFrame, gene_disjoint: np.ndarray) -> dict:
+    """A registered model's metrics, with evidence withheld where the scorer withholds it."""
+    metrics = evaluate_predictor(
+        model.predict(rows),
+        rows["label"].to_numpy(dtype=int),
+        model.calibration.thresholds,
+        gene_disjoint,
+        eligible=has_enough_annotation(rows),
+    )
+    metrics["calibration_holds"] = calibration_holds(metrics)
+    return metrics
+
+
 def masking_robustness(
     model: LoadedModel, holdout: pd.DataFrame, gene_disjoint: np.ndarray
 ) -> dict:
@@ -244,21 +257,11 @@ def masking_robustness(
     Conservation and the amino-acid change are core (every pipeline has them);
     each per-tool score is a source a user's annotation may lack.
     """
-    labels = holdout["label"].to_numpy(dtype=int)
     sources = [c for c in FUNCTIONAL_SCORES if c in model.feature_names]
     scenarios = {f"without_{c}": [c] for c in sources} | {"core_only": sources}
     out = {}
     for scenario, columns in scenarios.items():
-        masked = mask_sources(holdout, columns)
-        metrics = evaluate_predictor(
-            model.predict(masked),
-            labels,
-            model.calibration.thresholds,
-            gene_disjoint,
-            eligible=has_enough_annotation(masked),
-        )
-        metrics["calibration_holds"] = calibration_holds(metrics)
-        out[scenario] = metrics
+        out[scenario] = evaluate_model(model, mask_sources(holdout, columns), gene_disjoint)
     return out
 
 
@@ -281,14 +284,7 @@ def run_evaluation(settings: Settings | None = None, progress: Progress = lambda
     disjoint = ~rows["gene"].isin(train_genes).to_numpy()
     results: dict[str, dict] = {}
     for name, model in models.items():
-        metrics = evaluate_predictor(
-            model.predict(rows),
-            labels,
-            model.calibration.thresholds,
-            disjoint,
-            eligible=has_enough_annotation(rows),
-        )
-        metrics["calibration_holds"] = calibration_holds(metrics)
+        metrics = evaluate_model(model, rows, disjoint)
         metrics["model"] = {"name": model.name, "version": model.version, "run_id": model.run_id}
         results[name] = metrics
     results.update(evaluate_comparators(rows, disjoint))
