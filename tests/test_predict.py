@@ -100,9 +100,12 @@ def test_vep_input_is_scored_from_its_own_annotations(trained_home, tmp_path):
 
 
 def test_missing_input_file_is_a_clear_error(trained_home, tmp_path):
-    result = runner.invoke(app, ["predict", str(tmp_path / "nope.vcf"), "--output", "x.tsv"])
+    missing = tmp_path / "nope.vcf"
+    result = runner.invoke(
+        app, ["predict", str(missing), "--output", "x.tsv"], env={"COLUMNS": "1000"}
+    )
     assert result.exit_code != 0
-    assert "does not exist" in result.output
+    assert f"{missing} does not exist" in result.output
 
 
 @pytest.mark.parametrize(

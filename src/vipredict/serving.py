@@ -208,18 +208,21 @@ class Contribution(BaseModel):
 
 
 class FrequencyCriterion(BaseModel):
-    """One ACMG frequency criterion; ``met`` is null when the variant has no frequency data."""
+    """One ACMG frequency criterion; ``met`` is null when the variant has no frequency data.
 
-    code: str
+    Statistic and threshold of each criterion are constant and stated once in the
+    model card (``frequency_rules``), not repeated in every answer.
+    """
+
     status: Literal["met", "not_met", "unknown"]
     met: bool | None
     group: str | None = Field(description="dataset:group that decided (largest value)")
     faf: float | None = Field(description="the compared value (FAF95 for BA1/BS1, AF for PM2)")
-    statistic: Literal["faf95", "af"]
-    threshold: float
 
 
 class FrequencyEvidence(BaseModel):
+    """BA1 and BS1 on group-max FAF95; PM2 is PM2_Supporting on the max group AF."""
+
     BA1: FrequencyCriterion
     BS1: FrequencyCriterion
     PM2: FrequencyCriterion
@@ -322,14 +325,11 @@ def _labelled_max(frame: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, 
     return top, groups
 
 
-def _criterion(code: str, value: float, group: str | None, threshold: float, above: bool,
-               statistic: str) -> dict[str, Any]:
+def _criterion(value: float, group: str | None, threshold: float, above: bool) -> dict[str, Any]:
     if math.isnan(value):
-        return {"code": code, "status": "unknown", "met": None, "group": None, "faf": None,
-                "statistic": statistic, "threshold": threshold}
+        return {"status": "unknown", "met": None, "group": None, "faf": None}
     met = bool(value > threshold) if above else bool(value < threshold)
-    return {"code": code, "status": "met" if met else "not_met", "met": met, "group": group,
-            "faf": value, "statistic": statistic, "threshold": threshold}
+    return {"status": "met" if met else "not_met", "met": met, "group": group, "faf": value}
 
 
 def frequency_evidence(features: pd.DataFrame, bs1_faf: float = DEFAULT_BS1_FAF) -> list[dict]:
@@ -349,9 +349,9 @@ def frequency_evidence(features: pd.DataFrame, bs1_faf: float = DEFAULT_BS1_FAF)
     af, af_group = _labelled_max(features, af_cols)
     return [
         {
-            "BA1": _criterion("BA1", faf[i], faf_group[i], BA1_FAF, True, "faf95"),
-            "BS1": _criterion("BS1", faf[i], faf_group[i], bs1_faf, True, "faf95"),
-            "PM2": _criterion("PM2_Supporting", af[i], af_group[i], PM2_AF, False, "af"),
+            "BA1": _criterion(faf[i], faf_group[i], BA1_FAF, True),
+            "BS1": _criterion(faf[i], faf_group[i], bs1_faf, True),
+            "PM2": _criterion(af[i], af_group[i], PM2_AF, False),
         }
         for i in range(len(features))
     ]
@@ -693,8 +693,23 @@ def _holdout(client: Any, models: Iterable[LoadedModel]) -> dict[str, Any] | Non
     }
 
 
+def json_safe(value: Any) -> Any:
+    """Non-finite floats (an infinite LR in a hold-out report) become null: JSON has no NaN."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
 def build_model_card(scorer: Scorer, settings: Settings, bs1_faf: float, limits: Limits) -> dict:
     """Everything a curator needs to cite a result: versions, data, calibration, rules."""
+    return json_safe(_card(scorer, settings, bs1_faf, limits))
+
+
+def _card(scorer: Scorer, settings: Settings, bs1_faf: float, limits: Limits) -> dict:
     client = setup_mlflow(settings)
     models = [scorer.evidence_model] + ([scorer.priority_model] if scorer.priority_model else [])
     sections = [_model_section(scorer.evidence_model, client, "PP3/BP4 evidence")]

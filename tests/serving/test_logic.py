@@ -143,6 +143,14 @@ def test_model_card_names_data_calibration_and_rules(prediction_service: Predict
     assert any("never combine" in rule.lower() for rule in card["combination_rules"])
     assert card["versions"]["lightgbm"] == "4.7.0"
     assert "gene/disease-specific" in card["frequency_rules"]["BS1"]["note"]
+    json.dumps(card, allow_nan=False)
+
+
+def test_json_safe_drops_non_finite_values():
+    from vipredict.serving import json_safe
+
+    assert json_safe({"a": [1.0, float("inf")], "b": {"c": float("nan")}}) == \
+        {"a": [1.0, None], "b": {"c": None}}
 
 
 def _vcf(*body: str) -> str:
