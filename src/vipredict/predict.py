@@ -10,7 +10,6 @@ from them directly.
 
 from __future__ import annotations
 
-import gzip
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from vipredict.features.table import build_feature_table
+from vipredict.readers._common import open_text
 from vipredict.scoring import RESULT_COLUMNS, Scorer, failed_rows, finalise
 from vipredict.variants import VariantError, make_variant, normalise_build
 
@@ -32,12 +32,6 @@ class InputRecord:
     label: str
     key: str | None
     error: str = ""
-
-
-def open_text(path: Path):
-    with open(path, "rb") as probe:
-        gzipped = probe.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rt") if gzipped else open(path)
 
 
 def build_from_header(lines: list[str], default: str) -> str:

@@ -8,6 +8,7 @@ evidence, so population frequency is not counted twice with BA1/BS1/PM2.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -24,6 +25,8 @@ from vipredict.featurestore import FeatureStore
 from vipredict.schema import CONSERVATION_SCORES, FUNCTIONAL_SCORES
 from vipredict.tracking import LoadedModel
 from vipredict.variants import Variant, VariantError, parse_variant_key
+
+logger = logging.getLogger(__name__)
 
 RESULT_COLUMNS = (
     "input",
@@ -171,14 +174,36 @@ def finalise(rows: pd.DataFrame) -> pd.DataFrame:
     return out[list(RESULT_COLUMNS)]
 
 
-def load_scorer(settings=None, with_priority: bool = True, with_store: bool = True) -> Scorer:
-    """The champion evidence model (+ priority model and feature store) ready to score."""
+def load_scorer(settings=None) -> Scorer:
+    """Evidence champion (required, checked), priority champion (optional) and the store.
+
+    The CLI and the service load through here, so both refuse a model whose
+    calibration or feature schema is incomplete, or a store that lacks its features.
+    """
     from vipredict.featuresets import load_feature_set
-    from vipredict.tracking import load_champion
+    from vipredict.tracking import (
+        ModelNotReadyError,
+        champion_version,
+        load_champion,
+        require_thresholds,
+        setup_mlflow,
+    )
 
     evidence = load_champion(load_feature_set("noaf").registered_model, settings)
-    priority = (
-        load_champion(load_feature_set("af").registered_model, settings) if with_priority else None
-    )
-    store = FeatureStore.load(settings) if with_store else None
+    require_thresholds(evidence.name, evidence.calibration.thresholds)
+    if not evidence.feature_names:
+        raise ModelNotReadyError(f"{evidence.name} v{evidence.version} has an empty feature schema")
+    priority_name = load_feature_set("af").registered_model
+    priority = None
+    if champion_version(setup_mlflow(settings), priority_name) is not None:
+        priority = load_champion(priority_name, settings)
+    else:
+        logger.warning("no %s champion: scoring without priority scores", priority_name)
+    try:
+        store = FeatureStore.load(settings)
+    except FileNotFoundError as error:
+        raise ModelNotReadyError(str(error)) from error
+    absent = [c for c in evidence.feature_names if c not in store.table.columns]
+    if absent:
+        raise ModelNotReadyError(f"the feature store lacks {evidence.name} features {absent[:5]}")
     return Scorer(evidence, priority, store)

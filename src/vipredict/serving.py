@@ -38,7 +38,7 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
 from vipredict import __version__
-from vipredict.calibration import EVIDENCE_CODES, next_level
+from vipredict.calibration import next_level
 from vipredict.config import Settings, get_settings
 from vipredict.features.frequency import (
     DEFAULT_DATASETS,
@@ -49,12 +49,14 @@ from vipredict.features.frequency import (
 from vipredict.featuresets import load_feature_set
 from vipredict.featurestore import FeatureStore
 from vipredict.predict import build_from_header, vcf_records
-from vipredict.scoring import Scorer
+from vipredict.scoring import Scorer, load_scorer
 from vipredict.tracking import (
+    CALIBRATION_ARTIFACT,
+    FEATURES_ARTIFACT,
     LoadedModel,
     ModelNotReadyError,
     champion_version,
-    load_champion,
+    require_thresholds,
     setup_mlflow,
 )
 from vipredict.variants import VariantError, make_variant, parse_variant_key
@@ -376,7 +378,7 @@ class PredictionService:
              limits: Limits | None = None, bs1_faf: float | None = None) -> PredictionService:
         """Champions + store, or :class:`ModelNotReadyError` naming what is missing."""
         settings = settings or get_settings()
-        scorer = load_serving_scorer(settings)
+        scorer = load_scorer(settings)
         bs1 = bs1_threshold_from_env() if bs1_faf is None else bs1_faf
         limits = limits or Limits.from_env()
         card = build_model_card(scorer, settings, bs1, limits)
@@ -387,7 +389,7 @@ class PredictionService:
 
     @property
     def store(self) -> FeatureStore:
-        assert self.scorer.store is not None  # load_serving_scorer always attaches one
+        assert self.scorer.store is not None  # load_scorer always attaches one
         return self.scorer.store
 
     def model_card(self) -> dict[str, Any]:
@@ -564,10 +566,6 @@ def evidence_model_name() -> str:
     return load_feature_set("noaf").registered_model
 
 
-def priority_model_name() -> str:
-    return load_feature_set("af").registered_model
-
-
 def preflight(settings: Settings | None = None) -> None:
     """Cheap start-up check (no model load): the evidence champion and its artifacts exist."""
     settings = settings or get_settings()
@@ -583,40 +581,12 @@ def preflight(settings: Settings | None = None) -> None:
         raise ModelNotReadyError(f"no champion version of {name}; run `vipredict train`")
     try:
         calibration = mlflow.artifacts.load_dict(
-            f"runs:/{version.run_id}/calibration/calibration.json")
-        mlflow.artifacts.load_dict(f"runs:/{version.run_id}/feature_names.json")
+            f"runs:/{version.run_id}/{CALIBRATION_ARTIFACT}")
+        mlflow.artifacts.load_dict(f"runs:/{version.run_id}/{FEATURES_ARTIFACT}")
     except Exception as error:  # MLflow raises several types for a missing artifact
         raise ModelNotReadyError(f"{name} v{version.version} lacks its feature schema or "
                                  f"calibration: {error}") from error
-    _check_thresholds(name, calibration.get("thresholds") or {})
-
-
-def _check_thresholds(name: str, thresholds: Mapping[str, Any]) -> None:
-    missing = [code for code in EVIDENCE_CODES if code not in thresholds]
-    if missing:
-        raise ModelNotReadyError(f"{name}'s calibration lacks thresholds {missing}")
-
-
-def load_serving_scorer(settings: Settings) -> Scorer:
-    """Evidence champion (required), priority champion (optional) and the feature store."""
-    evidence = load_champion(evidence_model_name(), settings)
-    _check_thresholds(evidence.name, evidence.calibration.thresholds)
-    if not evidence.feature_names:
-        raise ModelNotReadyError(f"{evidence.name} v{evidence.version} has an empty feature schema")
-    priority_name = priority_model_name()
-    priority = None
-    if champion_version(setup_mlflow(settings), priority_name) is not None:
-        priority = load_champion(priority_name, settings)
-    else:
-        logger.warning("no %s champion: serving without priority scores", priority_name)
-    try:
-        store = FeatureStore.load(settings)
-    except FileNotFoundError as error:
-        raise ModelNotReadyError(str(error)) from error
-    absent = [c for c in evidence.feature_names if c not in store.table.columns]
-    if absent:
-        raise ModelNotReadyError(f"the feature store lacks {evidence.name} features {absent[:5]}")
-    return Scorer(evidence, priority, store)
+    require_thresholds(name, calibration.get("thresholds") or {})
 
 
 def _versions() -> dict[str, str]:

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
-from vipredict.calibration import CalibrationResult
+from vipredict.calibration import EVIDENCE_CODES, CalibrationResult
 from vipredict.config import Settings, configure_runtime_env, get_settings
 
 EXPERIMENT = "vipredict"
@@ -41,6 +41,13 @@ PIP_REQUIREMENTS = ["lightgbm==4.7.0", "scikit-learn==1.9.1", "pandas==3.1.1", "
 
 class ModelNotReadyError(RuntimeError):
     """A registered model that cannot serve: missing, or lacking features or calibration."""
+
+
+def require_thresholds(name: str, thresholds: dict[str, Any]) -> None:
+    """A model whose calibration lacks any evidence code cannot be trusted to emit evidence."""
+    missing = [code for code in EVIDENCE_CODES if code not in thresholds]
+    if missing:
+        raise ModelNotReadyError(f"{name}'s calibration lacks thresholds {missing}")
 
 
 def setup_mlflow(settings: Settings | None = None) -> MlflowClient:

@@ -7,7 +7,6 @@ without asking which it is.
 
 from __future__ import annotations
 
-import gzip
 from pathlib import Path
 from typing import Literal
 
@@ -25,12 +24,11 @@ _LOCUS_ALIASES = {
 
 
 def _head(path: Path) -> list[str]:
-    """First lines of a plain or gzip text file (gzip detected by magic, not by suffix)."""
-    with Path(path).open("rb") as probe:
-        gzipped = probe.read(2) == b"\x1f\x8b"
-    opener = gzip.open if gzipped else open
+    """First lines of a plain or gzip text file."""
+    from vipredict.readers._common import open_text
+
     lines: list[str] = []
-    with opener(path, "rt", encoding="utf-8", errors="replace") as handle:  # type: ignore[operator]
+    with open_text(path) as handle:
         for _, line in zip(range(_SNIFF_LINES), handle, strict=False):
             lines.append(line.rstrip("\r\n"))
     return lines

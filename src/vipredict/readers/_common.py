@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TextIO
 
 import pandas as pd
 import pysam
@@ -88,6 +89,15 @@ def with_provenance(frame: pd.DataFrame, source_name: str | None) -> pd.DataFram
     out["source_version"] = out["source_version"].astype("string")
     out.attrs = attrs
     return out
+
+
+def open_text(path: Path) -> TextIO:
+    """Open a plain or gzip text file; gzip is told by its magic bytes, not by the suffix."""
+    with Path(path).open("rb") as probe:
+        gzipped = probe.read(2) == b"\x1f\x8b"
+    if gzipped:
+        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
+    return Path(path).open(encoding="utf-8", errors="replace")
 
 
 def is_plain_gzip(path: Path) -> bool:
