@@ -23,6 +23,7 @@ import bentoml
 from fastapi import FastAPI
 from starlette.responses import JSONResponse, Response
 
+from vipredict.bentoml_fixes import cancel_timeout_timers
 from vipredict.config import configure_runtime_env
 from vipredict.serving import (
     Limits,
@@ -54,6 +55,7 @@ def _preflight_or_exit() -> None:
 
 
 _preflight_or_exit()
+cancel_timeout_timers()  # BentoML 1.4 keeps every request's context for `timeout` s
 LIMITS = Limits.from_env()
 model_app = FastAPI(title="vipredict model card", docs_url=None, redoc_url=None, openapi_url=None)
 

@@ -43,12 +43,23 @@ async def _serve(app: Any, timeout: float, n_requests: int) -> tuple[list[dict],
     return sent, len(pending)
 
 
-@pytest.fixture
-def patched() -> Any:
-    original = TimeoutMiddleware.__call__
-    assert bentoml_fixes.cancel_timeout_timers()
+@pytest.fixture(autouse=True)
+def restore_middleware() -> Any:
+    """Importing the service patches the class for the whole session: put back what was there."""
+    before = TimeoutMiddleware.__call__
     yield
-    TimeoutMiddleware.__call__ = original
+    TimeoutMiddleware.__call__ = before
+
+
+@pytest.fixture
+def patched() -> None:
+    assert bentoml_fixes.cancel_timeout_timers()
+
+
+@pytest.fixture
+def unpatched() -> None:
+    bentoml_fixes.cancel_timeout_timers()  # records BentoML's own __call__ if not yet recorded
+    TimeoutMiddleware.__call__ = bentoml_fixes.UNPATCHED["__call__"]
 
 
 @pytest.mark.usefixtures("patched")
@@ -58,9 +69,9 @@ def test_finished_requests_leave_no_timer_behind() -> None:
     assert pending == 0
 
 
+@pytest.mark.usefixtures("unpatched")
 def test_unpatched_bentoml_keeps_one_timer_per_request() -> None:
     """Why the fix exists: if this fails, BentoML fixed it upstream and the patch can go."""
-    assert TimeoutMiddleware.__call__ is not bentoml_fixes._call_with_cancelled_timer
     _, pending = asyncio.run(_serve(_ok_app, timeout=300, n_requests=50))
     assert pending == 50
 
@@ -73,6 +84,7 @@ def test_a_slow_request_still_times_out_with_504() -> None:
     assert pending == 0
 
 
+@pytest.mark.usefixtures("unpatched")
 def test_unverified_versions_are_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     import bentoml
 
