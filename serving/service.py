@@ -2,8 +2,10 @@
 
 Run with ``vipredict serve`` (``python -m bentoml serve service:VariantPredictor``
 from this directory). Endpoints: ``POST /predict``, ``POST /predict/vcf``,
-``GET /model``; BentoML keeps ``/healthz``, ``/livez``, ``/readyz``, ``/metrics``
-and the OpenAPI document at ``/docs.json``.
+``GET /model``, ``GET /audit`` (latest ancestry audit report), and the curation
+queue (``POST /queue``, ``GET /queue/{id}``,
+``POST /queue/{id}/decisions``; writes need an API key); BentoML keeps ``/healthz``,
+``/livez``, ``/readyz``, ``/metrics`` and the OpenAPI document at ``/docs.json``.
 
 Import refuses to continue (log line, exit status 3) when the evidence champion
 lacks its calibration or feature schema, so a broken deployment fails at start
@@ -21,10 +23,14 @@ from typing import Any
 
 import bentoml
 from fastapi import FastAPI
-from starlette.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
 
+from vipredict.audit import latest_report
 from vipredict.bentoml_fixes import cancel_timeout_timers
 from vipredict.config import configure_runtime_env
+from vipredict.queue.api import QueueService
 from vipredict.serving import (
     Limits,
     PredictionService,
@@ -75,6 +81,16 @@ def _answer(ctx: bentoml.Context, produce: Callable[[], tuple[Any, str]]) -> Res
     return Response(content=body, media_type=media_type, status_code=status)
 
 
+@model_app.get("/audit")
+def audit_report() -> Response:
+    """The latest ancestry audit report (HTML); 404 until ``vipredict audit`` has run."""
+    report = latest_report()
+    if report is None:
+        error = ServingError(404, "no audit report yet: run `vipredict audit` on this home")
+        return Response(error.body(), status_code=error.status, media_type="application/json")
+    return HTMLResponse(report.read_text(encoding="utf-8"))
+
+
 @bentoml.service(name="vipredict", workers=1, traffic={"timeout": REQUEST_TIMEOUT_S})
 @bentoml.asgi_app(model_app, path="/")
 class VariantPredictor:
@@ -83,6 +99,7 @@ class VariantPredictor:
     def __init__(self) -> None:
         try:
             self.service = PredictionService.load(limits=LIMITS)
+            self.queues = QueueService.load(self.service)
         except ModelNotReadyError as error:
             logger.critical("vipredict service refuses to start: %s", error)
             raise
@@ -93,6 +110,23 @@ class VariantPredictor:
     def model(self) -> JSONResponse:
         """Model card: versions, training data digest, calibration, hold-out metrics, rules."""
         return JSONResponse({**self.service.model_card(), "cache": self.service.cache_status()})
+
+    @model_app.post("/queue")
+    async def create_queue(self, request: Request) -> Response:
+        """Rank variants (``variants`` or ``vcf`` text) into a stored curation queue."""
+        body = await request.body()
+        return (await run_in_threadpool(self.queues.create, body)).response()
+
+    @model_app.get("/queue/{queue_id}")
+    def show_queue(self, queue_id: str, offset: str = "0", limit: str = "1000") -> Response:
+        """A page of the queue in rank order, with each item's current decision."""
+        return self.queues.show(queue_id, offset, limit).response()
+
+    @model_app.post("/queue/{queue_id}/decisions")
+    async def decide(self, queue_id: str, request: Request) -> Response:
+        """Record accept/reject/defer + curator + note; 200 once durably stored."""
+        body = await request.body()
+        return (await run_in_threadpool(self.queues.decide, queue_id, body)).response()
 
     @bentoml.api(route="/predict")
     def predict(self, variants: list[VariantIn], ctx: bentoml.Context) -> list[VariantOut]:

@@ -15,8 +15,10 @@ from rich.console import Console
 from rich.table import Table
 
 from vipredict.config import PROJECT_ROOT, configure_runtime_env, get_settings
+from vipredict.queue.cli import queue_app
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+app.add_typer(queue_app, name="queue")
 console = Console(stderr=True)
 _START = time.monotonic()
 
@@ -107,6 +109,40 @@ def evaluate(
         for name in ("noaf", "af"):
             (cards / f"vipredict-{name}.md").write_text(model_card(report, name))
         console.print(f"model cards written to {cards}")
+
+
+@app.command()
+def audit(
+    output: Annotated[
+        Path | None, typer.Option(help="report folder [default: $VIPREDICT_HOME/reports/audit]")
+    ] = None,
+    n_bootstrap: Annotated[int, typer.Option(help="bootstrap resamples per group")] = 1000,
+    seed: Annotated[int, typer.Option(help="seed of the bootstrap")] = 0,
+    frequency_vcf: Annotated[
+        Path | None, typer.Option(help="also audit ClinGen against this gnomAD/ExAC sites VCF")
+    ] = None,
+    frequency_build: Annotated[str, typer.Option(help="build of --frequency-vcf")] = "GRCh37",
+) -> None:
+    """Ancestry-stratified audit of PP3/BP4: report.html, TSVs, metrics.json, logged to MLflow."""
+    from vipredict.audit.run import run_audit
+
+    if frequency_vcf is not None and not frequency_vcf.is_file():
+        raise typer.BadParameter(f"{frequency_vcf} does not exist", param_hint="--frequency-vcf")
+    settings = configure_runtime_env()
+    result, folder = run_audit(
+        output,
+        settings,
+        n_bootstrap,
+        seed,
+        progress,
+        frequency_vcf=frequency_vcf,
+        frequency_build=frequency_build,
+    )
+    console.print(
+        f"{len(result.groups):,} groups audited for {result.model['name']} "
+        f"v{result.model['version']}; report -> {folder / 'report.html'} "
+        f"(also under audit/ in MLflow run {result.model['run_id']})"
+    )
 
 
 @app.command()

@@ -25,6 +25,8 @@ class Settings:
 
     home: Path
     data_mirror: Path | None
+    #: ``VIPREDICT_QUEUE_URL`` (e.g. ``postgresql+psycopg://...``); unset means SQLite in home.
+    queue_url_override: str | None = None
 
     @property
     def mlflow_db(self) -> Path:
@@ -55,6 +57,11 @@ class Settings:
         return self.home / "reports"
 
     @property
+    def queue_url(self) -> str:
+        """Curation-queue database: PostgreSQL when configured, else a SQLite file in home."""
+        return self.queue_url_override or f"sqlite:///{self.home / 'queue.db'}"
+
+    @property
     def bentoml_home(self) -> Path:
         return self.home / "bentoml"
 
@@ -73,7 +80,8 @@ def get_settings() -> Settings:
     home = Path(os.environ.get("VIPREDICT_HOME", PROJECT_ROOT / ".vipredict")).resolve()
     mirror_env = os.environ.get("VIPREDICT_DATA_MIRROR")
     mirror = Path(mirror_env).resolve() if mirror_env else default_mirror()
-    return Settings(home=home, data_mirror=mirror)
+    queue_url = os.environ.get("VIPREDICT_QUEUE_URL", "").strip() or None
+    return Settings(home=home, data_mirror=mirror, queue_url_override=queue_url)
 
 
 def configure_runtime_env(settings: Settings | None = None) -> Settings:

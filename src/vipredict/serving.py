@@ -25,6 +25,7 @@ import logging
 import math
 import os
 import platform
+import re
 import zlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
@@ -75,6 +76,9 @@ DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 PUBLIC_PATHS = frozenset(("/healthz", "/livez", "/readyz", "/metrics"))
 #: Upload routes and their file field; the file must arrive as a real file part.
 UPLOAD_FIELDS: Mapping[str, str] = {"/predict/vcf": "file"}
+#: Routes that write the curation-queue database: an API key is required even when
+#: ``VIPREDICT_API_KEYS`` is unset (then they are refused with 403).
+WRITE_ROUTES = re.compile(r"^/queue(/[^/]+/decisions)?/?$")
 TOP_FEATURES = 5
 VIP_INFO_HEADERS = (
     '##INFO=<ID=VIP_SCORE,Number=A,Type=Float,Description="vipredict-noaf score (0-1)">',
@@ -875,6 +879,9 @@ class SecurityMiddleware:
 
     def _authorise(self, scope: Scope) -> None:
         if not self.keys:
+            if scope["method"] == "POST" and WRITE_ROUTES.match(scope["path"]):
+                raise ServingError(403, "queue writes need an API key: start the service with "
+                                        "VIPREDICT_API_KEYS set and send X-API-Key")
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         given = headers.get("x-api-key", "")

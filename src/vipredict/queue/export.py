@@ -1,0 +1,146 @@
+"""Queue exports: CSV and TSV for people and spreadsheets, a VCF for genome tools.
+
+Tables keep every item in rank order, unscored ones included, with the current
+decision of each. The VCF holds the items that have a variant key, sorted by
+contig and position as tools expect; the rank, the reason and the decision ride
+in INFO (text percent-encoded, as VCF 4.3 prescribes for reserved characters).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from vipredict.queue.ranking import ITEM_COLUMNS
+from vipredict.queue.store import DECISION_COLUMNS, QueueRecord
+from vipredict.serving import VIP_INFO_HEADERS
+from vipredict.variants import CANONICAL_CONTIGS, split_keys
+
+FORMATS = ("csv", "tsv", "vcf")
+EXPORT_COLUMNS = (*ITEM_COLUMNS, *DECISION_COLUMNS)
+#: VIP_SCORE, VIP_POST, VIP_EVIDENCE exactly as the service declares them.
+_SHARED_INFO = tuple(h for h in VIP_INFO_HEADERS if "ID=VIP_ERR" not in h)
+QUEUE_INFO = (
+    ("VIPQ_RANK", "1", "Integer", "rank in the vipredict curation queue (1 = review first)"),
+    ("VIPQ_GENE", "1", "String", "gene symbol"),
+    ("VIPQ_POINTS", "1", "Integer", "Tavtigian points of the PP3/BP4 evidence"),
+    ("VIPQ_PRIORITY", "1", "Float", "vipredict-af priority score (orders work; not evidence)"),
+    ("VIPQ_SETTLE", "1", "Float", "settle score of the default queue order"),
+    ("VIPQ_FREQ", ".", "String", "frequency criteria met (BA1, BS1, PM2_Supporting)"),
+    ("VIPQ_AF_BAND", "1", "String", "frequency band of the largest ancestry-group AF"),
+    ("VIPQ_GROUPS", ".", "String", "ancestry groups in which the variant is observed"),
+    ("VIPQ_ACMG_SF", "0", "Flag", "gene on the ACMG SF v3.2 list"),
+    ("VIPQ_DECISION", "1", "String", "latest curator decision (accept, reject, defer)"),
+    ("VIPQ_CURATOR", "1", "String", "curator of the latest decision"),
+    ("VIPQ_NOTE", "1", "String", "note of the latest decision (percent-encoded)"),
+    ("VIPQ_REASON", "1", "String", "why the item has its rank (percent-encoded)"),
+)
+_LIST_INFO = frozenset(("VIPQ_FREQ", "VIPQ_GROUPS"))
+_RESERVED = {
+    "%": "%25",
+    ";": "%3B",
+    "=": "%3D",
+    ",": "%2C",
+    " ": "%20",
+    "\t": "%09",
+    "\n": "%0A",
+    "\r": "%0D",
+    ":": "%3A",
+}
+
+
+class ExportError(ValueError):
+    """A queue that cannot be written in the asked format (the message says why)."""
+
+
+def encode_info(text: str) -> str:
+    """Percent-encode the characters a VCF INFO value may not hold."""
+    return "".join(_RESERVED.get(ch, ch) for ch in text)
+
+
+def table_text(record: QueueRecord, fmt: str) -> str:
+    """CSV or TSV of all items with their current decisions."""
+    sep = "," if fmt == "csv" else "\t"
+    return record.items[list(EXPORT_COLUMNS)].to_csv(sep=sep, index=False, na_rep="")
+
+
+def _info(item: dict[str, Any]) -> str:
+    def present(key: str) -> bool:
+        value = item.get(key)
+        return value is not None and not pd.isna(value) and value != ""
+
+    fields = [f"VIPQ_RANK={int(item['rank'])}"]
+    for key, value in (
+        ("VIP_SCORE", "score"),
+        ("VIP_POST", "posterior"),
+        ("VIPQ_PRIORITY", "priority_score"),
+        ("VIPQ_SETTLE", "settle"),
+    ):
+        if present(value):
+            fields.append(f"{key}={float(item[value]):.6g}")
+    fields.append(f"VIP_EVIDENCE={item['evidence']}")
+    fields.append(f"VIPQ_POINTS={int(item['points'])}")
+    for key, value in (
+        ("VIPQ_GENE", "gene"),
+        ("VIPQ_FREQ", "frequency_evidence"),
+        ("VIPQ_AF_BAND", "af_band"),
+        ("VIPQ_GROUPS", "groups_observed"),
+        ("VIPQ_DECISION", "decision"),
+        ("VIPQ_CURATOR", "curator"),
+        ("VIPQ_NOTE", "note"),
+        ("VIPQ_REASON", "reason"),
+    ):
+        if present(value):
+            text = str(item[value])  # list values keep their commas as delimiters
+            fields.append(f"{key}={text if key in _LIST_INFO else encode_info(text)}")
+    if item.get("acmg_sf"):
+        fields.append("VIPQ_ACMG_SF")
+    return ";".join(fields)
+
+
+def vcf_text(record: QueueRecord) -> str:
+    """A VCF 4.2 of the keyed items, one build per file, sorted by contig and position."""
+    items = record.items[record.items["variant"].fillna("").astype(str) != ""]
+    parts = split_keys(items["variant"]).reset_index(drop=True)
+    builds = sorted(set(parts["build"]))
+    if len(builds) > 1:
+        raise ExportError(f"queue mixes builds {', '.join(builds)}; a VCF holds one build")
+    parts["contig_order"] = parts["chrom"].map(CANONICAL_CONTIGS.index)
+    rows = pd.concat([parts, items.reset_index(drop=True)], axis=1)
+    rows = rows.sort_values(["contig_order", "pos", "ref", "alt"], kind="stable")
+    meta = record.meta
+    header = [
+        "##fileformat=VCFv4.2",
+        "##source=vipredict-queue",
+        f"##reference={builds[0] if builds else 'GRCh37'}",
+        f"##vipredict_queue=<ID={meta['id']},Ordering={meta['ordering']},"
+        f'Created="{meta["created_at"]}",Name="{encode_info(str(meta["name"]))}">',
+        *(f"##contig=<ID={c}>" for c in CANONICAL_CONTIGS if c in set(parts["chrom"])),
+        *_SHARED_INFO,
+        *(f'##INFO=<ID={i},Number={n},Type={t},Description="{d}">' for i, n, t, d in QUEUE_INFO),
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO",
+    ]
+    body = [
+        "\t".join(
+            (str(r["chrom"]), str(r["pos"]), ".", str(r["ref"]), str(r["alt"]), ".", ".", _info(r))
+        )
+        for r in rows.to_dict("records")
+    ]
+    return "\n".join(header + body) + "\n"
+
+
+def export_text(record: QueueRecord, fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise ExportError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    return vcf_text(record) if fmt == "vcf" else table_text(record, fmt)
+
+
+def write_export(record: QueueRecord, fmt: str, output: Path) -> int:
+    """Write the export; returns the number of data rows written."""
+    text = export_text(record, fmt)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text)
+    lines = [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
+    return len(lines) - (0 if fmt == "vcf" else 1)

@@ -1,0 +1,344 @@
+"""Where queues and curator decisions live: SQLAlchemy Core on SQLite (default) or PostgreSQL.
+
+``Settings.queue_url`` picks the database: ``VIPREDICT_QUEUE_URL`` (e.g.
+``postgresql+psycopg://user@host/db``, needs the ``postgres`` extra) or
+``$VIPREDICT_HOME/queue.db``. SQLite runs in WAL mode with ``synchronous=FULL``:
+a decision is acknowledged only after its commit has been fsynced, so it
+survives a ``kill -9`` of the service (or of the machine) right after the answer.
+
+Decisions are append-only: a curator changing their mind adds a row, and the
+latest row per variant is the item's current decision, so the history stays
+auditable.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from vipredict.config import Settings, get_settings
+from vipredict.queue.ranking import ITEM_COLUMNS, QueueInputError
+from vipredict.variants import VariantError, parse_variant_key
+
+DECISIONS = ("accept", "reject", "defer")
+MAX_NOTE = 4000
+MAX_CURATOR = 100
+INSERT_CHUNK = 5_000
+_ID = re.compile(r"^[0-9a-f]{32}$")
+
+_FLOAT_ITEMS = frozenset(
+    (
+        "score",
+        "posterior",
+        "likelihood_ratio",
+        "next_level_distance",
+        "priority_score",
+        "agreement",
+        "max_af",
+        "settle",
+        "uncertainty",
+    )
+)
+_INT_ITEMS = frozenset(("rank", "points", "frequency_points"))
+_BOOL_ITEMS = frozenset(("acmg_sf",))
+_TEXT_ITEMS = frozenset(("input", "reason"))
+
+
+def _item_column(name: str) -> sa.Column:
+    if name in _FLOAT_ITEMS:
+        kind: Any = sa.Float
+    elif name in _INT_ITEMS:
+        kind = sa.Integer
+    elif name in _BOOL_ITEMS:
+        kind = sa.Boolean
+    else:
+        kind = sa.Text if name in _TEXT_ITEMS else sa.String(200)
+    return sa.Column(name, kind, primary_key=name == "rank", nullable=name != "rank")
+
+
+METADATA = sa.MetaData()
+QUEUES = sa.Table(
+    "queues",
+    METADATA,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.String(32), nullable=False),
+    sa.Column("ordering", sa.String(16), nullable=False),
+    sa.Column("filters", sa.Text, nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("models", sa.Text, nullable=False),
+    sa.Column("n_items", sa.Integer, nullable=False),
+)
+ITEMS = sa.Table(
+    "queue_items",
+    METADATA,
+    sa.Column(
+        "queue_id", sa.String(32), sa.ForeignKey("queues.id", ondelete="CASCADE"), primary_key=True
+    ),
+    *(_item_column(name) for name in ITEM_COLUMNS),
+    sa.Index("ix_queue_items_variant", "queue_id", "variant"),
+)
+DECISION_TABLE = sa.Table(
+    "queue_decisions",
+    METADATA,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "queue_id", sa.String(32), sa.ForeignKey("queues.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("variant", sa.String(200), nullable=False),
+    sa.Column("decision", sa.String(8), nullable=False),
+    sa.Column("curator", sa.String(MAX_CURATOR), nullable=False),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Column("decided_at", sa.String(32), nullable=False),
+    sa.Index("ix_queue_decisions_item", "queue_id", "variant"),
+)
+DECISION_COLUMNS = ("decision", "curator", "note", "decided_at")
+
+
+class QueueNotFoundError(LookupError):
+    """No queue (or no item) under that id; ``reason`` is its named code (an HTTP 404)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass(frozen=True)
+class QueueRecord:
+    """A stored queue: its description and its items with each one's current decision."""
+
+    meta: dict[str, Any]
+    items: pd.DataFrame
+
+
+def now_utc() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """WAL + fsync on every commit: an acknowledged decision is on disk."""
+    cursor = dbapi_connection.cursor()
+    for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_timeout=10000"):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets its durability pragmas on every connection."""
+    engine = sa.create_engine(url, pool_pre_ping=True)
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sql_value(value: Any) -> Any:
+    """NaN/NA -> NULL and numpy scalars -> Python, so every dialect accepts the row."""
+    if value is None or value is pd.NA:
+        return None
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def _chunks(rows: Sequence[dict[str, Any]], size: int) -> Iterator[Sequence[dict[str, Any]]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+def check_queue_id(queue_id: str) -> str:
+    """A syntactically valid id, else QueueNotFoundError (a malformed id names no queue)."""
+    if not _ID.match(str(queue_id)):
+        raise QueueNotFoundError("unknown_queue", f"no queue {str(queue_id)[:64]!r}")
+    return str(queue_id)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One curator decision, validated before it may be written."""
+
+    variant: str
+    decision: str
+    curator: str
+    note: str = ""
+
+    @classmethod
+    def create(cls, variant: Any, decision: Any, curator: Any, note: Any = "") -> Decision:
+        """Normalised decision or :class:`QueueInputError` naming what is wrong."""
+        if not isinstance(decision, str) or decision.strip().lower() not in DECISIONS:
+            raise QueueInputError(
+                "invalid_decision",
+                f"decision must be one of {', '.join(DECISIONS)}, not {str(decision)[:40]!r}",
+            )
+        if not isinstance(curator, str) or not curator.strip():
+            raise QueueInputError("missing_curator", "a decision needs a curator id")
+        if len(curator.strip()) > MAX_CURATOR:
+            raise QueueInputError("curator_too_long", f"curator id over {MAX_CURATOR} characters")
+        note = "" if note is None else note
+        if not isinstance(note, str) or len(note) > MAX_NOTE:
+            raise QueueInputError("invalid_note", f"note must be text of at most {MAX_NOTE} chars")
+        if not isinstance(variant, str):
+            raise QueueInputError(
+                "malformed_record", "variant must be a build:chrom:pos:ref:alt key"
+            )
+        try:
+            key = parse_variant_key(variant).key
+        except VariantError as error:
+            raise QueueInputError(error.reason, error.detail) from error
+        return cls(key, decision.strip().lower(), curator.strip(), note)
+
+
+class QueueStore:
+    """Queues, items and decisions in one database (created on first use)."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = make_engine(url)
+        METADATA.create_all(self.engine)
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> QueueStore:
+        settings = settings or get_settings()
+        settings.home.mkdir(parents=True, exist_ok=True)
+        return cls(settings.queue_url)
+
+    def save(
+        self,
+        items: pd.DataFrame,
+        *,
+        name: str,
+        ordering: str,
+        filters: Mapping[str, Any],
+        source: str,
+        models: Mapping[str, Any],
+    ) -> str:
+        """Store a ranked queue in one transaction; returns its new id."""
+        queue_id = uuid.uuid4().hex
+        meta = {
+            "id": queue_id,
+            "name": name,
+            "created_at": now_utc(),
+            "ordering": ordering,
+            "filters": json.dumps(dict(filters)),
+            "source": source,
+            "models": json.dumps(dict(models)),
+            "n_items": len(items),
+        }
+        rows = [
+            {"queue_id": queue_id, **{k: _sql_value(v) for k, v in row.items()}}
+            for row in items[list(ITEM_COLUMNS)].to_dict("records")
+        ]
+        with self.engine.begin() as connection:
+            connection.execute(QUEUES.insert(), meta)
+            for chunk in _chunks(rows, INSERT_CHUNK):
+                connection.execute(ITEMS.insert(), list(chunk))
+        return queue_id
+
+    def _meta(self, connection: sa.Connection, queue_id: str) -> dict[str, Any]:
+        row = (
+            connection.execute(sa.select(QUEUES).where(QUEUES.c.id == check_queue_id(queue_id)))
+            .mappings()
+            .first()
+        )
+        if row is None:
+            raise QueueNotFoundError("unknown_queue", f"no queue {queue_id!r}")
+        meta = dict(row)
+        meta["filters"] = json.loads(meta["filters"])
+        meta["models"] = json.loads(meta["models"])
+        return meta
+
+    def meta(self, queue_id: str) -> dict[str, Any]:
+        with self.engine.connect() as connection:
+            return self._meta(connection, queue_id)
+
+    def load(self, queue_id: str, offset: int = 0, limit: int | None = None) -> QueueRecord:
+        """The queue's items in rank order (a page of them), each with its latest decision."""
+        with self.engine.connect() as connection:
+            meta = self._meta(connection, queue_id)
+            query = (
+                sa.select(*(ITEMS.c[name] for name in ITEM_COLUMNS))
+                .where(ITEMS.c.queue_id == queue_id)
+                .order_by(ITEMS.c["rank"])
+                .offset(max(0, offset))
+            )
+            if limit is not None:
+                query = query.limit(max(0, limit))
+            items = pd.DataFrame(
+                connection.execute(query).mappings().all(), columns=list(ITEM_COLUMNS)
+            )
+            latest = self._latest(connection, queue_id)
+        merged = items.merge(latest, on="variant", how="left") if len(items) else items
+        for column in DECISION_COLUMNS:
+            if column not in merged.columns:
+                merged[column] = None
+        return QueueRecord(meta, merged)
+
+    @staticmethod
+    def _latest(connection: sa.Connection, queue_id: str) -> pd.DataFrame:
+        """The newest decision per variant (highest id), as a frame keyed by variant."""
+        newest = (
+            sa.select(sa.func.max(DECISION_TABLE.c.id))
+            .where(DECISION_TABLE.c.queue_id == queue_id)
+            .group_by(DECISION_TABLE.c.variant)
+        )
+        rows = (
+            connection.execute(
+                sa.select(
+                    DECISION_TABLE.c.variant, *(DECISION_TABLE.c[c] for c in DECISION_COLUMNS)
+                ).where(DECISION_TABLE.c.id.in_(newest))
+            )
+            .mappings()
+            .all()
+        )
+        return pd.DataFrame(rows, columns=["variant", *DECISION_COLUMNS])
+
+    def history(self, queue_id: str) -> pd.DataFrame:
+        """Every decision of the queue, oldest first."""
+        with self.engine.connect() as connection:
+            self._meta(connection, queue_id)
+            rows = (
+                connection.execute(
+                    sa.select(DECISION_TABLE)
+                    .where(DECISION_TABLE.c.queue_id == queue_id)
+                    .order_by(DECISION_TABLE.c.id)
+                )
+                .mappings()
+                .all()
+            )
+        return pd.DataFrame(rows, columns=[c.name for c in DECISION_TABLE.columns])
+
+    def decide(self, queue_id: str, decision: Decision) -> dict[str, Any]:
+        """Record a decision on one item; returns it once the commit is durable."""
+        row = {
+            "queue_id": check_queue_id(queue_id),
+            "variant": decision.variant,
+            "decision": decision.decision,
+            "curator": decision.curator,
+            "note": decision.note,
+            "decided_at": now_utc(),
+        }
+        with self.engine.begin() as connection:
+            self._meta(connection, queue_id)
+            known = connection.execute(
+                sa.select(ITEMS.c["rank"]).where(
+                    ITEMS.c.queue_id == queue_id, ITEMS.c.variant == decision.variant
+                )
+            ).first()
+            if known is None:
+                raise QueueNotFoundError(
+                    "unknown_variant", f"{decision.variant} is not an item of queue {queue_id}"
+                )
+            result = connection.execute(DECISION_TABLE.insert(), row)
+            row["id"] = int(result.inserted_primary_key[0])
+        return row

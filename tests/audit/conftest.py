@@ -1,0 +1,31 @@
+"""One real audit per session: ``vipredict audit`` on the session's trained home.
+
+The audit runs through the CLI with few bootstraps (speed), into the default folder
+``$VIPREDICT_HOME/reports/audit`` so that ``GET /audit`` has a report to serve.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from vipredict.audit import default_output
+from vipredict.cli import app
+from vipredict.config import Settings
+
+TEST_BOOTSTRAPS = 50
+
+
+@pytest.fixture(scope="session")
+def audit_dir(trained_home: Settings) -> Path:
+    result = CliRunner().invoke(app, ["audit", "--n-bootstrap", str(TEST_BOOTSTRAPS)])
+    assert result.exit_code == 0, result.output
+    return default_output(trained_home)
+
+
+@pytest.fixture(scope="session")
+def audit_metrics(audit_dir: Path) -> dict:
+    return json.loads((audit_dir / "metrics.json").read_text())

@@ -1,0 +1,103 @@
+"""Exports: CSV/TSV keep every item and its decision; the VCF is read back by pysam."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+from pathlib import Path
+from urllib.parse import unquote
+
+import pandas as pd
+import pysam
+import pytest
+
+from vipredict.queue.export import EXPORT_COLUMNS, ExportError, encode_info, write_export
+from vipredict.queue.store import Decision, QueueRecord, QueueStore
+from vipredict.variants import CANONICAL_CONTIGS
+
+
+@pytest.fixture
+def decided(store: QueueStore, ranked: pd.DataFrame) -> tuple[QueueRecord, str]:
+    queue_id = store.save(
+        ranked, name="export test; v1", ordering="settle", filters={}, source="test", models={}
+    )
+    key = str(ranked.loc[ranked["error"] == "", "variant"].iloc[2])
+    store.decide(queue_id, Decision.create(key, "reject", "cur-9", "seen; in 3 = families, ok"))
+    return store.load(queue_id), key
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv"])
+def test_tables_keep_every_item_with_its_decision(decided, tmp_path: Path, fmt: str):
+    record, key = decided
+    output = tmp_path / f"queue.{fmt}"
+    assert write_export(record, fmt, output) == len(record.items)
+    table = pd.read_csv(output, sep="," if fmt == "csv" else "\t", dtype=str, keep_default_na=False)
+    assert list(table.columns) == list(EXPORT_COLUMNS)
+    assert table["rank"].astype(int).tolist() == record.items["rank"].tolist()
+    row = table.set_index("variant").loc[key]
+    assert (row["decision"], row["curator"]) == ("reject", "cur-9")
+    assert row["note"] == "seen; in 3 = families, ok"
+
+
+def test_vcf_is_valid_sorted_and_carries_rank_reason_and_decision(decided, tmp_path: Path):
+    record, key = decided
+    output = tmp_path / "queue.vcf"
+    keyed = record.items[record.items["variant"].notna()]
+    assert write_export(record, "vcf", output) == len(keyed)
+    with pysam.VariantFile(str(output)) as vcf:
+        records = list(vcf)
+        assert "VIPQ_REASON" in vcf.header.info and "VIP_EVIDENCE" in vcf.header.info
+    assert len(records) == len(keyed)
+    positions = [(r.chrom, r.pos) for r in records]
+    assert positions == sorted(positions, key=lambda p: (CANONICAL_CONTIGS.index(p[0]), p[1]))
+    by_key = {f"GRCh37:{r.chrom}:{r.pos}:{r.ref}:{r.alts[0]}": r for r in records}
+    expected = keyed.set_index("variant")
+    for variant, rec in by_key.items():
+        assert rec.info["VIPQ_RANK"] == expected.loc[variant, "rank"]
+        assert unquote(rec.info["VIPQ_REASON"]) == expected.loc[variant, "reason"]
+    assert by_key[key].info["VIPQ_DECISION"] == "reject"
+    assert unquote(by_key[key].info["VIPQ_NOTE"]) == "seen; in 3 = families, ok"
+
+
+@pytest.mark.skipif(shutil.which("bcftools") is None, reason="bcftools not installed")
+def test_bcftools_reads_the_vcf(decided, tmp_path: Path):
+    record, key = decided
+    output = tmp_path / "queue.vcf"
+    write_export(record, "vcf", output)
+    query = subprocess.run(
+        [
+            "bcftools",
+            "query",
+            "-i",
+            'INFO/VIPQ_DECISION="reject"',
+            "-f",
+            "%CHROM:%POS:%REF:%ALT\t%INFO/VIPQ_CURATOR\n",
+            str(output),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert pd.read_csv(io.StringIO(query.stdout), sep="\t", header=None).values.tolist() == [
+        [key.split(":", 1)[1], "cur-9"]
+    ]
+
+
+def test_vcf_refuses_mixed_builds(decided):
+    record, _ = decided
+    mixed = record.items.copy()
+    mixed.loc[mixed.index[0], "variant"] = "GRCh38:1:100:A:G"
+    with pytest.raises(ExportError, match="mixes builds"):
+        write_export(QueueRecord(record.meta, mixed), "vcf", Path("/nonexistent/x.vcf"))
+
+
+def test_unknown_format_is_refused(decided, tmp_path: Path):
+    with pytest.raises(ExportError, match="csv, tsv, vcf"):
+        write_export(decided[0], "xlsx", tmp_path / "q.xlsx")
+
+
+def test_info_encoding_is_reversible():
+    text = "#3 by settle: 50% done; a=b, c\td"
+    encoded = encode_info(text)
+    assert not set(encoded) & set(" ;=,\t:") and unquote(encoded) == text
