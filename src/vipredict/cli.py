@@ -172,6 +172,64 @@ def predict(
 
 
 @app.command()
+def annotate(
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="VCF (plain/gzip/bgzip)")],
+    output: Annotated[Path, typer.Option(help="annotated VCF (.vcf.gz is bgzipped)")],
+    score: Annotated[bool, typer.Option(help="add VIP_SCORE/POST/EVIDENCE (champion)")] = True,
+    columns: Annotated[str | None, typer.Option(help="features, comma-separated")] = None,
+    store: Annotated[Path | None, typer.Option(help="partitioned store directory")] = None,
+    build: Annotated[str, typer.Option(help="assembly when the header does not say")] = "GRCh37",
+    index: Annotated[bool, typer.Option(help="write a tabix index beside OUTPUT")] = False,
+) -> None:
+    """Add store features (default: the evidence model's) and PP3/BP4 evidence to a VCF."""
+    from vipredict.annotate import annotate_vcf, index_vcf, join_threads
+    from vipredict.featurestore import PartitionedStore
+    from vipredict.scoring import load_scorer
+
+    if not input_path.is_file():
+        raise typer.BadParameter(f"{input_path} does not exist", param_hint="INPUT")
+    settings = configure_runtime_env()
+    threads = join_threads()
+    table = PartitionedStore(store, threads) if store else PartitionedStore.open(settings, threads)
+    scorer = load_scorer(settings) if score else None
+    chosen = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
+    report = annotate_vcf(input_path, output, table, scorer, chosen, build)
+    errors = ", ".join(f"{code} {n:,}" for code, n in report.errors.most_common()) or "none"
+    console.print(
+        f"{report.records:,} records ({report.alleles:,} alleles, {report.in_store:,} in the "
+        f"store) -> {output}; errors: {errors}"
+    )
+    if index:
+        try:
+            index_vcf(output)
+        except OSError as error:  # htslib refuses unsorted input; the annotated file stays
+            console.print(f"not indexed ({error}): tabix needs a coordinate-sorted VCF")
+            raise typer.Exit(1) from error
+
+
+@app.command("add-dbnsfp")
+def add_dbnsfp(
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="dbNSFP TSV (plain/gzip)")],
+    build: Annotated[str, typer.Option(help="assembly of the coordinates to key on")] = "GRCh37",
+    store: Annotated[Path | None, typer.Option(help="partitioned store directory")] = None,
+    chunk_rows: Annotated[int, typer.Option(help="rows per chunk (bounds memory)")] = 100_000,
+) -> None:
+    """Stream a dbNSFP file of any size into the partitioned feature store."""
+    from vipredict.featurestore import PartitionedStore, byte_progress, stream_dbnsfp
+
+    if not input_path.is_file():
+        raise typer.BadParameter(f"{input_path} does not exist", param_hint="INPUT")
+    settings = configure_runtime_env()
+    root = store or PartitionedStore.open(settings).root
+    with byte_progress(input_path.stat().st_size, f"streaming {input_path.name}") as advance:
+        report = stream_dbnsfp(input_path, root, build, chunk_rows=chunk_rows, progress=advance)
+    console.print(
+        f"{report.rows_read:,} rows read, {report.written:,} variants added to {root} "
+        f"({report.already_stored:,} already stored; dropped: {report.dropped or 'none'})"
+    )
+
+
+@app.command()
 def serve(
     port: Annotated[int, typer.Option(help="port on localhost")] = 3000,
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",

@@ -13,15 +13,30 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from vipredict.features.table import build_feature_table
 from vipredict.readers._common import open_text
-from vipredict.scoring import RESULT_COLUMNS, Scorer, failed_rows, finalise
 from vipredict.variants import VariantError, make_variant, normalise_build
 
+if TYPE_CHECKING:  # the model stack (MLflow, scikit-learn) loads only where scoring happens,
+    from vipredict.scoring import Scorer  # so VCF parsing, shared with annotate, stays light
+
 OUTPUT_COLUMNS = ("variant", "gene", "score", "posterior", "evidence", "points", "model", "error")
+#: INFO declarations of the per-allele results written into a VCF, shared by the service's
+#: ``/predict/vcf`` and ``vipredict annotate`` so both write the same fields the same way.
+VIP_INFO_HEADERS = (
+    '##INFO=<ID=VIP_SCORE,Number=A,Type=Float,Description="vipredict-noaf score (0-1)">',
+    '##INFO=<ID=VIP_POST,Number=A,Type=Float,Description="vipredict local posterior '
+    'probability of pathogenicity (ClinGen prior 0.0441)">',
+    '##INFO=<ID=VIP_EVIDENCE,Number=A,Type=String,Description="vipredict calibrated '
+    'PP3/BP4 evidence code, or none">',
+    '##INFO=<ID=VIP_ERR,Number=.,Type=String,Description="vipredict per-allele error '
+    "(malformed_record, unknown_contig, unknown_build, not_snv, multi_allelic, "
+    'ref_mismatch, no_features, insufficient_annotation), . when scored">',
+)
+VIP_KEYS = frozenset(("VIP_SCORE", "VIP_POST", "VIP_EVIDENCE", "VIP_ERR"))
 _BUILD_HINTS = {"GRCh38": ("grch38", "hg38", "b38"), "GRCh37": ("grch37", "hg19", "b37", "hs37")}
 
 
@@ -110,6 +125,8 @@ def _record_from_parts(parts: list[str]) -> InputRecord:
 
 def score_records(scorer: Scorer, records: list[InputRecord]) -> pd.DataFrame:
     """Score keyed records through the store; keep every record's row, in input order."""
+    from vipredict.scoring import RESULT_COLUMNS, failed_rows, finalise
+
     good = [(i, r) for i, r in enumerate(records) if r.key is not None]
     bad = [(i, r) for i, r in enumerate(records) if r.key is None]
     parts = []
@@ -129,8 +146,10 @@ def score_records(scorer: Scorer, records: list[InputRecord]) -> pd.DataFrame:
 
 def score_annotation_file(scorer: Scorer, path: Path, fmt: str, build: str) -> pd.DataFrame:
     """VEP or dbNSFP input: features from the file's own annotations."""
+    from vipredict.features.table import build_feature_table
     from vipredict.readers.dbnsfp import read_dbnsfp
     from vipredict.readers.vep import read_vep_tab
+    from vipredict.scoring import failed_rows, finalise
 
     annotations = (
         read_vep_tab(path, build=build) if fmt == "vep" else read_dbnsfp(path, build=build)

@@ -49,7 +49,7 @@ from vipredict.features.frequency import (
 )
 from vipredict.featuresets import load_feature_set
 from vipredict.featurestore import FeatureStore
-from vipredict.predict import build_from_header, vcf_records
+from vipredict.predict import VIP_INFO_HEADERS, VIP_KEYS, build_from_header, vcf_records
 from vipredict.scoring import Scorer, load_scorer
 from vipredict.tracking import (
     CALIBRATION_ARTIFACT,
@@ -80,17 +80,6 @@ UPLOAD_FIELDS: Mapping[str, str] = {"/predict/vcf": "file"}
 #: ``VIPREDICT_API_KEYS`` is unset (then they are refused with 403).
 WRITE_ROUTES = re.compile(r"^/queue(/[^/]+/decisions)?/?$")
 TOP_FEATURES = 5
-VIP_INFO_HEADERS = (
-    '##INFO=<ID=VIP_SCORE,Number=A,Type=Float,Description="vipredict-noaf score (0-1)">',
-    '##INFO=<ID=VIP_POST,Number=A,Type=Float,Description="vipredict local posterior '
-    'probability of pathogenicity (ClinGen prior 0.0441)">',
-    '##INFO=<ID=VIP_EVIDENCE,Number=A,Type=String,Description="vipredict calibrated '
-    'PP3/BP4 evidence code, or none">',
-    '##INFO=<ID=VIP_ERR,Number=.,Type=String,Description="vipredict per-allele error '
-    '(malformed_record, unknown_contig, unknown_build, not_snv, multi_allelic, '
-    'ref_mismatch, no_features), . when scored">',
-)
-_VIP_KEYS = frozenset(("VIP_SCORE", "VIP_POST", "VIP_EVIDENCE", "VIP_ERR"))
 COMBINATION_RULES = (
     "PP3/BP4 come only from vipredict-noaf, which uses no population frequency: they may be "
     "combined with BA1, BS1 and PM2_Supporting.",
@@ -766,7 +755,7 @@ def annotate_line(line: str, results: Sequence[dict[str, Any]]) -> str:
     fields = line.split("\t")
     fields += ["."] * (8 - len(fields))
     info = [kv for kv in fields[7].split(";")
-            if kv and kv != "." and kv.split("=", 1)[0] not in _VIP_KEYS]
+            if kv and kv != "." and kv.split("=", 1)[0] not in VIP_KEYS]
     errors = ",".join(r["error"] or "." for r in results)
     if not _alleles_aligned(results):
         info.append(f"VIP_ERR={errors}")

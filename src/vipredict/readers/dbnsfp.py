@@ -66,6 +66,11 @@ _SEP = ";"
 #: Primary coordinates per release: (chrom, pos) columns and the build they are on.
 _V2_LOCUS = ("#chr", "pos(1-coor)")
 _V4_LOCUS = {"GRCh38": ("#chr", "pos(1-based)"), "GRCh37": ("hg19_chr", "hg19_pos(1-based)")}
+_TEXT_COLUMNS = ("genename", "aaref", "aaalt", "aapos", "ref", "alt")
+#: Every column the reader uses: big files are read with only these (dbNSFP v4 has ~400).
+USED_COLUMNS = frozenset(
+    (*COLUMN_MAP, *_V2_LOCUS, *(c for pair in _V4_LOCUS.values() for c in pair), *_TEXT_COLUMNS)
+)
 
 
 def _locus_columns(columns: pd.Index, build: str) -> tuple[str, str]:
@@ -106,14 +111,26 @@ def read_dbnsfp(path: Path, build: str = "GRCh37", source_name: str | None = Non
     One row per variant: dbNSFP v2 repeats a variant per transcript when the
     amino-acid change differs, and those lines are collapsed like ``;``-joined cells.
     """
-    canonical_build = normalise_build(build)
     raw = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    return dbnsfp_annotations(raw, build, f"dbNSFP {Path(path).name}", source_name)
+
+
+def dbnsfp_annotations(
+    raw: pd.DataFrame, build: str, what: str, source_name: str | None = None
+) -> pd.DataFrame:
+    """dbNSFP rows already read as text -> canonical annotations.
+
+    Split from :func:`read_dbnsfp` so that a genome-sized file can be streamed in
+    chunks (``pd.read_csv(..., chunksize=, usecols=USED_COLUMNS.__contains__)``)
+    through exactly the same mapping.
+    """
+    canonical_build = normalise_build(build)
     chrom, pos = _locus_columns(raw.columns, canonical_build)
     locus = pd.DataFrame(
         {"chrom": raw[chrom], "pos": raw[pos], "ref": raw["ref"], "alt": raw["alt"]}
     )
     frame = pd.concat([locus, _text_values(raw), _mapped_values(raw)], axis=1)
-    frame = attach_keys(frame, canonical_build, f"dbNSFP {Path(path).name}")
+    frame = attach_keys(frame, canonical_build, what)
     dropped = frame.attrs["dropped"]
     frame = collapse_by_variant(frame, sorted(set(COLUMN_MAP.values())))
     out = conform_annotations(with_provenance(frame, source_name))
