@@ -27,13 +27,27 @@ def progress(message: str) -> None:
     console.log(f"[bold cyan]{time.monotonic() - _START:7.1f}s[/] {message}")
 
 
+_DASK_HELP = "run on Dask (VIPREDICT_DASK_SCHEDULER, else a LocalCluster on loopback)"
+_SCHEDULER_HELP = "Dask scheduler address, e.g. tcp://host:8786 (implies --dask)"
+
+
 @app.command()
-def features() -> None:
+def features(
+    dask: Annotated[bool, typer.Option("--dask", help=_DASK_HELP)] = False,
+    scheduler: Annotated[str | None, typer.Option(help=_SCHEDULER_HELP)] = None,
+) -> None:
     """Build the feature table (parquet) from the mirrored public data."""
     from vipredict.featurestore import build_store
 
     settings = configure_runtime_env()
-    table = build_store(settings, progress)
+    if dask or scheduler:
+        from vipredict.distributed import build_store_on_dask, dask_client, with_scheduler
+
+        settings = with_scheduler(settings, scheduler)
+        with dask_client(settings) as client:
+            table = build_store_on_dask(client, settings, progress)
+    else:
+        table = build_store(settings, progress)
     console.print(f"{len(table):,} variants x {table.shape[1]} columns -> {settings.feature_table}")
 
 
@@ -45,6 +59,8 @@ def train(
     from_run: Annotated[str | None, typer.Option(help="repeat an earlier run from its id")] = None,
     if_missing: Annotated[bool, typer.Option(help="skip if both champions are registered")] = False,
     n_bootstrap: Annotated[int | None, typer.Option(help="override calibration bootstraps")] = None,
+    dask: Annotated[bool, typer.Option("--dask", help=_DASK_HELP)] = False,
+    scheduler: Annotated[str | None, typer.Option(help=_SCHEDULER_HELP)] = None,
 ) -> None:
     """Features, both models, calibration and registration, tracked in MLflow."""
     from vipredict.pipeline import champions_exist, run_training
@@ -62,6 +78,11 @@ def train(
     )
     if n_bootstrap is not None:
         cfg = TrainingConfig.from_dict({**cfg.to_dict(), "n_bootstrap": n_bootstrap})
+    if dask or scheduler:
+        from vipredict.distributed import with_scheduler
+
+        cfg = TrainingConfig.from_dict({**cfg.to_dict(), "backend": "dask"})
+        settings = with_scheduler(settings, scheduler)
     outcome = run_training(cfg, settings, progress)
     table = Table(title="registered champions")
     for column in ("model", "version", "run id", "OOF AUROC (gene-grouped)"):

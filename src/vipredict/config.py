@@ -27,6 +27,8 @@ class Settings:
     data_mirror: Path | None
     #: ``VIPREDICT_QUEUE_URL`` (e.g. ``postgresql+psycopg://...``); unset means SQLite in home.
     queue_url_override: str | None = None
+    #: ``VIPREDICT_DASK_SCHEDULER`` (e.g. ``tcp://10.0.0.5:8786``); unset means a LocalCluster.
+    dask_scheduler: str | None = None
 
     @property
     def mlflow_db(self) -> Path:
@@ -81,7 +83,10 @@ def get_settings() -> Settings:
     mirror_env = os.environ.get("VIPREDICT_DATA_MIRROR")
     mirror = Path(mirror_env).resolve() if mirror_env else default_mirror()
     queue_url = os.environ.get("VIPREDICT_QUEUE_URL", "").strip() or None
-    return Settings(home=home, data_mirror=mirror, queue_url_override=queue_url)
+    scheduler = os.environ.get("VIPREDICT_DASK_SCHEDULER", "").strip() or None
+    return Settings(
+        home=home, data_mirror=mirror, queue_url_override=queue_url, dask_scheduler=scheduler
+    )
 
 
 def configure_runtime_env(settings: Settings | None = None) -> Settings:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -200,16 +201,31 @@ def run_training(
         f"({int(train['label'].sum()):,} P/LP); hold-out {config.test_dataset} untouched"
     )
     outcome = TrainingOutcome({}, {}, {}, {})
-    for name in config.feature_sets:
-        feature_set = load_feature_set(name)
-        trained = train_feature_set(train, feature_set, config, progress)
-        progress(f"{name}: logging and registering {feature_set.registered_model}")
-        run_id, version = log_trained_model(trained, train, config, settings)
-        outcome.run_ids[name] = run_id
-        outcome.versions[name] = version
-        outcome.thresholds[name] = trained.calibration.thresholds
-        outcome.oof_auroc[name] = trained.oof_auroc
+    with backend_session(config, settings, progress):
+        for name in config.feature_sets:
+            feature_set = load_feature_set(name)
+            trained = train_feature_set(train, feature_set, config, progress)
+            progress(f"{name}: logging and registering {feature_set.registered_model}")
+            run_id, version = log_trained_model(trained, train, config, settings)
+            outcome.run_ids[name] = run_id
+            outcome.versions[name] = version
+            outcome.thresholds[name] = trained.calibration.thresholds
+            outcome.oof_auroc[name] = trained.oof_auroc
     return outcome
+
+
+def backend_session(
+    config: TrainingConfig, settings: Settings, progress: Progress
+) -> AbstractContextManager:
+    """The Dask cluster for the whole run when ``config.backend`` is ``dask``; nothing otherwise.
+
+    One cluster serves every fold and both models, so its start-up is paid once.
+    """
+    if config.backend != "dask":
+        return nullcontext()
+    from vipredict.distributed import training_session  # dask is imported only when asked for
+
+    return training_session(settings, progress)
 
 
 def champions_exist(settings: Settings | None = None) -> bool:

@@ -36,6 +36,10 @@ DEFAULT_CONFIG = PROJECT_ROOT / "training" / "default.toml"
 
 Progress = Callable[[str], None]
 
+#: Where each LightGBM model is fitted: in this process, or on a Dask cluster
+#: (``vipredict.distributed``); everything around the fit is the same either way.
+BACKENDS = ("local", "dask")
+
 
 class LeakageError(RuntimeError):
     """Training and hold-out share a variant: every hold-out figure would be optimistic."""
@@ -52,6 +56,11 @@ class TrainingConfig:
     mask_augmentation: bool = True
     pp3_max_level: str = "Strong"
     lightgbm: dict[str, Any] = field(default_factory=dict)
+    backend: str = "local"
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ValueError(f"training backend {self.backend!r} is not one of {BACKENDS}")
 
     @classmethod
     def from_toml(cls, path: Path = DEFAULT_CONFIG) -> TrainingConfig:
@@ -69,6 +78,7 @@ class TrainingConfig:
             mask_augmentation=bool(raw.get("mask_augmentation", True)),
             pp3_max_level=str(raw.get("pp3_max_level", "Strong")),
             lightgbm=dict(raw["lightgbm"]),
+            backend=str(raw.get("backend", "local")),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -82,6 +92,7 @@ class TrainingConfig:
             "mask_augmentation": self.mask_augmentation,
             "pp3_max_level": self.pp3_max_level,
             "lightgbm": dict(self.lightgbm),
+            "backend": self.backend,
         }
 
 
@@ -160,9 +171,20 @@ def with_masked_copies(
     return augmented, np.concatenate([labels, copy_labels])
 
 
-def fit_classifier(features: pd.DataFrame, labels: np.ndarray, config: TrainingConfig):
+def fit_classifier(
+    features: pd.DataFrame, labels: np.ndarray, config: TrainingConfig
+) -> LGBMClassifier:
+    """The one place a model is fitted (out-of-fold and final), so the backend switch is here.
+
+    Both backends return a plain ``LGBMClassifier``: calibration, logging,
+    registration and serving never know where the trees were grown.
+    """
     if config.mask_augmentation:
         features, labels = with_masked_copies(features, labels, config.seed)
+    if config.backend == "dask":
+        from vipredict.distributed import fit_on_dask  # dask is imported only when asked for
+
+        return fit_on_dask(features, labels, config)
     return new_classifier(config).fit(features, labels)
 
 
