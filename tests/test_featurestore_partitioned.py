@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -20,6 +22,7 @@ from vipredict.featurestore import (
     partitioned_root,
     stream_dbnsfp,
     write_partitioned,
+    write_store,
 )
 from vipredict.readers.dbnsfp import read_dbnsfp_source
 from vipredict.sources import resolve
@@ -129,6 +132,20 @@ def test_streaming_into_a_built_store_keeps_the_first_source(table, tmp_path, fr
     # every chr4 slice variant is already in the store (built from the same extract)
     assert report.rows_read == 232 and report.written == 0 and report.already_stored == 232
     assert len(PartitionedStore(root)) == before
+
+
+def test_rebuilding_the_feature_table_keeps_streamed_rows(
+    table, trained_home, tmp_path, frequencies
+):
+    """``vipredict features`` (and so every ``train``) must not drop what add-dbnsfp streamed."""
+    home = replace(trained_home, home=tmp_path / "home")
+    without_chr4 = table[table["dataset"] != "dbnsfp_v24_chr4"]
+    write_store(without_chr4, home)
+    root = partitioned_root(home)
+    streamed = stream_dbnsfp(resolve("dbnsfp_v24_chr4"), root, frequencies=frequencies)
+    assert streamed.written == 232
+    write_store(without_chr4, home)  # the rebuild
+    assert len(PartitionedStore(root)) == len(without_chr4) + 232
 
 
 def test_a_store_path_without_files_is_a_clear_error(tmp_path):

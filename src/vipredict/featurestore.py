@@ -131,14 +131,19 @@ def build_store(
 def write_store(
     table: pd.DataFrame, settings: Settings | None = None, progress: Progress = lambda _: None
 ) -> None:
-    """Write a built feature table as the single parquet file and the partitioned store."""
+    """Write a built feature table as the single parquet file and the store's base files.
+
+    Only the ``base`` files are swapped (as :meth:`PartitionedStore.open` does when they
+    are stale), so a rebuild, and hence every ``vipredict train``, keeps the rows that
+    ``vipredict add-dbnsfp`` streamed in, which can take hours to stream again.
+    """
     from vipredict.features.table import write_feature_table
 
     settings = settings or get_settings()
     settings.ensure_dirs()
     write_feature_table(table, settings.feature_table)
     progress(f"writing the partitioned store {partitioned_root(settings)}")
-    write_partitioned(table, partitioned_root(settings))
+    _replace_base(table, partitioned_root(settings))
 
 
 def load_store(settings: Settings | None = None) -> pd.DataFrame:
