@@ -101,7 +101,7 @@ def read_header(path: Path, sample: int = 1_000) -> tuple[list[str], int]:
     with open_text(path) as handle:
         for line in handle:
             if not line.startswith("#"):
-                longest = max(len(line), *map(len, islice(handle, sample)))
+                longest = max([len(line), *map(len, islice(handle, sample))])
                 break
             lines.append(line.rstrip("\r\n"))
     return lines, longest
