@@ -202,6 +202,21 @@ def test_annotating_twice_replaces_the_earlier_fields(annotated, store, scorer, 
     assert read_header(again)[0] == read_header(output)[0]
 
 
+def test_undeclared_vip_keys_in_the_input_are_replaced_not_repeated(store, scorer, tmp_path):
+    """Synthetic edge case: a stale VIP_ERR the header does not declare (hand-edited file)."""
+    lines = (FIXTURES / "mixed_records.vcf").read_text().splitlines()
+    head = [line for line in lines if line.startswith("#")]
+    first = next(line for line in lines if not line.startswith("#"))
+    fields = first.split("\t")
+    fields[7] = "VIP_ERR=stale;KEEP=1"
+    source, output = tmp_path / "stale.vcf", tmp_path / "stale.out.vcf"
+    source.write_text("\n".join([*head, "\t".join(fields)]) + "\n")
+    annotate_vcf(source, output, store, scorer, show_progress=False)
+    keys = [kv.split("=", 1)[0] for kv in body(output)[0].split("\t")[7].split(";")]
+    assert keys.count("VIP_ERR") == 1 and "KEEP" in keys
+    assert "stale" not in body(output)[0]
+
+
 def test_other_columns_are_rendered_on_the_fly_like_the_stored_text(brca, store, tmp_path):
     stored = tmp_path / "stored.vcf"
     rendered = tmp_path / "rendered.vcf"

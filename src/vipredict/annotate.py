@@ -328,7 +328,9 @@ def significant_text(values: np.ndarray, digits: int = 6) -> pa.Array:
     Rounds like ``f"{v:.6g}"`` (the service's format), then prints the shortest text
     that reads back as the rounded number: an integer divided or multiplied by a
     power of ten is correctly rounded in IEEE arithmetic, so 0.018572 prints as
-    ``0.018572``. Magnitudes beyond 1e±22 (none in the store) keep full precision.
+    ``0.018572``. Magnitudes below 1e-17 or above 1e22 (none in the store) keep full
+    precision. The text may spell an exponent differently from ``.6g`` (``0.00001``
+    for ``1e-05``); both read back as the same number.
     """
     x = np.asarray(values, dtype=np.float64)
     usable = np.isfinite(x) & (x != 0)
@@ -419,14 +421,12 @@ class BlockAnnotator:
         scorer: Scorer | None,
         columns: Sequence[str],
         build: str,
-        strip_existing: bool,
         slice_records: int = 32_768,
     ) -> None:
         self.store = store
         self.scorer = scorer
         self.columns = list(columns)
         self.build = build
-        self.strip_existing = strip_existing
         self.slice_records = slice_records
         model_columns = list(scorer.evidence_model.feature_names) if scorer else []
         #: The store's pre-rendered INFO text is used when it renders exactly these columns.
@@ -435,6 +435,7 @@ class BlockAnnotator:
         scoring = ["variant", "gene", *model_columns] if scorer else []
         self.fetch = list(dict.fromkeys([*scoring, *shown]))
         self.ours = [f"{FEATURE_PREFIX}{c}" for c in self.columns] + sorted(VIP_KEYS)
+        self._ours_regex = f"(^|;)({'|'.join(self.ours)})=[^;]*"
         self.report = AnnotationReport()
 
     # ---- parsing
@@ -589,10 +590,14 @@ class BlockAnnotator:
         return annotations
 
     def _info(self, info: pa.Array) -> pa.Array:
-        """The record's own INFO, minus any VIP key written before; null when empty."""
-        if self.strip_existing:
-            keys = "|".join(self.ours)
-            info = pc.replace_substring_regex(info, f"(^|;)({keys})=[^;]*", "")
+        """The record's own INFO, minus any VIP key written before; null when empty.
+
+        Keys are removed whether or not the header declares them, as the service does:
+        an undeclared ``VIP_ERR=`` left in place would be written twice. The regex runs
+        only on blocks that mention one (a substring scan is far cheaper).
+        """
+        if pc.any(pc.match_substring(info, "VIP_")).as_py():
+            info = pc.replace_substring_regex(info, self._ours_regex, "")
             info = pc.utf8_ltrim(info, ";")
         empty = pc.or_(pc.equal(info, "."), pc.equal(info, ""))
         return pc.if_else(empty, pa.scalar(None, pa.string()), info)
@@ -691,10 +696,7 @@ def annotate_vcf(
     file_build = build_from_header([h for h in header if h.startswith("##")], build)
     vip = [h for h in VIP_INFO_HEADERS if scorer is not None or _info_id(h) == "VIP_ERR"]
     ours = [headers[c] for c in chosen] + vip
-    declared = {_info_id(h) for h in header}
-    annotator = BlockAnnotator(
-        store, scorer, chosen, file_build, bool(declared & {_info_id(h) for h in ours})
-    )
+    annotator = BlockAnnotator(store, scorer, chosen, file_build)
     partial = output.with_name(f".partial-{os.getpid()}-{output.name}")  # same suffix
     output.parent.mkdir(parents=True, exist_ok=True)
     head = ("\n".join(annotated_header(header, ours)) + "\n").encode()
