@@ -42,7 +42,7 @@ import pyarrow.csv as pcsv
 
 from vipredict.featurestore import INFO_COLUMN, QUERY_SCHEMA, PartitionedStore, byte_progress
 from vipredict.predict import VIP_INFO_HEADERS, VIP_KEYS, build_from_header, vcf_records
-from vipredict.readers._common import open_text
+from vipredict.readers._common import is_gzip, open_text
 from vipredict.variants import VariantError, normalise_chrom, parse_variant_key
 
 if TYPE_CHECKING:  # MLflow, the models and the feature builders load only when needed
@@ -110,11 +110,6 @@ def read_header(path: Path, sample: int = 1_000) -> tuple[list[str], int]:
 # --------------------------------------------------------------------------- reading and writing
 
 
-def _is_gzip(path: Path) -> bool:
-    with Path(path).open("rb") as probe:
-        return probe.read(2) == b"\x1f\x8b"
-
-
 def body_blocks(
     path: Path, skip: int, block_bytes: int = BLOCK_BYTES
 ) -> Iterator[tuple[pa.Array, int]]:
@@ -124,7 +119,7 @@ def body_blocks(
     nothing is quoted or converted, so every line arrives exactly as written.
     """
     raw = pa.OSFile(str(path))
-    stream = pa.CompressedInputStream(raw, "gzip") if _is_gzip(path) else raw
+    stream = pa.CompressedInputStream(raw, "gzip") if is_gzip(path) else raw
     reader = pcsv.open_csv(
         stream,
         read_options=pcsv.ReadOptions(

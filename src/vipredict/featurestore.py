@@ -544,9 +544,10 @@ def _counted_text(path: Path) -> Iterator[tuple[object, Callable[[], int]]]:
     """A binary handle on the (possibly gzipped) file and a function giving raw bytes read."""
     import gzip
 
+    from vipredict.readers._common import is_gzip
+
+    gzipped = is_gzip(path)
     with Path(path).open("rb") as raw:
-        gzipped = raw.read(2) == b"\x1f\x8b"
-        raw.seek(0)
         handle = gzip.GzipFile(fileobj=raw) if gzipped else raw
         yield handle, raw.tell
 

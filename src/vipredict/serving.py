@@ -50,6 +50,7 @@ from vipredict.features.frequency import (
 from vipredict.featuresets import load_feature_set
 from vipredict.featurestore import FeatureStore
 from vipredict.predict import VIP_INFO_HEADERS, VIP_KEYS, build_from_header, vcf_records
+from vipredict.readers._common import GZIP_MAGIC
 from vipredict.scoring import Scorer, load_scorer
 from vipredict.tracking import (
     CALIBRATION_ARTIFACT,
@@ -706,7 +707,7 @@ def decode_upload(data: bytes, max_bytes: int) -> str:
     """Plain or gzip/BGZF text, refused when empty, binary, corrupt or too large once inflated."""
     if not data.strip():
         raise ServingError(400, "empty upload")
-    if data[:2] == b"\x1f\x8b":
+    if data[:2] == GZIP_MAGIC:
         data = gunzip_bounded(data, max_bytes)
     try:
         text = data.decode("utf-8")

@@ -91,11 +91,19 @@ def with_provenance(frame: pd.DataFrame, source_name: str | None) -> pd.DataFram
     return out
 
 
-def open_text(path: Path) -> TextIO:
-    """Open a plain or gzip text file; gzip is told by its magic bytes, not by the suffix."""
+#: First two bytes of every gzip member (BGZF included).
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def is_gzip(path: Path) -> bool:
+    """gzip (or BGZF) is told by its magic bytes, not by the file's suffix."""
     with Path(path).open("rb") as probe:
-        gzipped = probe.read(2) == b"\x1f\x8b"
-    if gzipped:
+        return probe.read(2) == GZIP_MAGIC
+
+
+def open_text(path: Path) -> TextIO:
+    """Open a plain or gzip text file (told by :func:`is_gzip`)."""
+    if is_gzip(path):
         return gzip.open(path, "rt", encoding="utf-8", errors="replace")
     return Path(path).open(encoding="utf-8", errors="replace")
 
@@ -104,7 +112,7 @@ def is_plain_gzip(path: Path) -> bool:
     """True for gzip that is not BGZF (no ``BC`` extra field), which htslib cannot open."""
     with Path(path).open("rb") as handle:
         head = handle.read(16)
-    if head[:2] != b"\x1f\x8b":
+    if head[:2] != GZIP_MAGIC:
         return False
     has_extra = bool(head[3] & 0x04)
     return not (has_extra and head[12:14] == b"BC")
