@@ -40,6 +40,16 @@ def test_tables_keep_every_item_with_its_decision(decided, tmp_path: Path, fmt: 
     assert row["note"] == "seen; in 3 = families, ok"
 
 
+def test_a_note_across_lines_is_still_one_row(store: QueueStore, ranked: pd.DataFrame, tmp_path):
+    queue_id = store.save(ranked, name="n", ordering="settle", filters={}, source="t", models={})
+    key = str(ranked.loc[ranked["error"] == "", "variant"].iloc[0])
+    store.decide(queue_id, Decision.create(key, "defer", "cur-1", "line one\nline two"))
+    record = store.load(queue_id)
+    assert write_export(record, "csv", tmp_path / "q.csv") == len(record.items)
+    table = pd.read_csv(tmp_path / "q.csv", dtype=str, keep_default_na=False)
+    assert table.set_index("variant").loc[key, "note"] == "line one\nline two"
+
+
 def test_vcf_is_valid_sorted_and_carries_rank_reason_and_decision(decided, tmp_path: Path):
     record, key = decided
     output = tmp_path / "queue.vcf"

@@ -25,7 +25,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from vipredict.calibration import POINTS, assign_evidence, evidence_points
+from vipredict.calibration import assign_evidence, evidence_points
 from vipredict.config import Settings, get_settings
 from vipredict.evaluation import comparable_rows, published_thresholds, thresholds_of
 from vipredict.pipeline import git_commit, holdout_table
@@ -56,7 +56,7 @@ DEFINITIONS = {
 
 def decisive_correct(codes: Sequence[str], labels: np.ndarray, min_points: int = 1) -> np.ndarray:
     """Whether each item's evidence is at least ``min_points`` strong and agrees with its label."""
-    points = np.array([POINTS.get(str(code), 0) for code in codes])
+    points = evidence_points(codes)
     return ((points >= min_points) & (labels == 1)) | ((points <= -min_points) & (labels == 0))
 
 
@@ -71,13 +71,13 @@ def holdout_rows(settings: Settings) -> tuple[pd.DataFrame, str]:
     return holdout[comparable_rows(holdout)].reset_index(drop=True), f"clingen_{test}"
 
 
-def hidden_queue(scorer: Scorer, rows: pd.DataFrame, by: str, genes: GeneContext) -> pd.DataFrame:
-    """The ranked queue of ``rows`` built without any label column."""
+def hidden_items(scorer: Scorer, rows: pd.DataFrame, genes: GeneContext) -> pd.DataFrame:
+    """Unranked queue items of ``rows``, scored and described without any label column."""
     hidden = rows.drop(columns=[c for c in LABEL_COLUMNS if c in rows.columns])
     scored = scorer.score_features(hidden).reset_index(drop=True)
     scored["input"] = scored["variant"]
     thresholds = scorer.evidence_model.calibration.thresholds
-    return rank(describe(finalise(scored), hidden, thresholds, genes), by, QueueFilters(), genes)
+    return describe(finalise(scored), hidden, thresholds, genes)
 
 
 def revel_queue(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -122,7 +122,8 @@ def evaluate_queue(
     rows, dataset = holdout_rows(settings)
     labels = rows.set_index("variant")["label"].astype(int)
     progress(f"{dataset}: queue of {len(rows):,} hold-out variants built with labels hidden")
-    queues = {by: hidden_queue(scorer, rows, by, genes) for by in ORDERINGS}
+    items = hidden_items(scorer, rows, genes)  # scored once; only the order differs
+    queues = {by: rank(items, by, QueueFilters(), genes) for by in ORDERINGS}
     revel_order, revel_codes = revel_queue(rows)
     report_tables = {}
     for name, min_points in (("top_k", 1), ("top_k_moderate", 2)):

@@ -13,9 +13,9 @@ from typing import Any
 
 import pandas as pd
 
+from vipredict.predict import VIP_INFO_HEADERS
 from vipredict.queue.ranking import ITEM_COLUMNS
 from vipredict.queue.store import DECISION_COLUMNS, QueueRecord
-from vipredict.serving import VIP_INFO_HEADERS
 from vipredict.variants import CANONICAL_CONTIGS, split_keys
 
 FORMATS = ("csv", "tsv", "vcf")
@@ -100,9 +100,14 @@ def _info(item: dict[str, Any]) -> str:
     return ";".join(fields)
 
 
+def keyed_items(items: pd.DataFrame) -> pd.DataFrame:
+    """Items with a variant key: those the scorer could not key cannot be VCF records."""
+    return items[items["variant"].fillna("").astype(str) != ""]
+
+
 def vcf_text(record: QueueRecord) -> str:
     """A VCF 4.2 of the keyed items, one build per file, sorted by contig and position."""
-    items = record.items[record.items["variant"].fillna("").astype(str) != ""]
+    items = keyed_items(record.items)
     parts = split_keys(items["variant"]).reset_index(drop=True)
     builds = sorted(set(parts["build"]))
     if len(builds) > 1:
@@ -138,9 +143,9 @@ def export_text(record: QueueRecord, fmt: str) -> str:
 
 
 def write_export(record: QueueRecord, fmt: str, output: Path) -> int:
-    """Write the export; returns the number of data rows written."""
+    """Write the export; returns the number of items written (not text lines: a quoted
+    note may span several)."""
     text = export_text(record, fmt)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text)
-    lines = [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
-    return len(lines) - (0 if fmt == "vcf" else 1)
+    return len(keyed_items(record.items) if fmt == "vcf" else record.items)
