@@ -58,6 +58,7 @@ from vipredict.tracking import (
     LoadedModel,
     ModelNotReadyError,
     champion_version,
+    json_safe,
     require_thresholds,
     setup_mlflow,
 )
@@ -655,17 +656,6 @@ def _holdout(client: Any, models: Iterable[LoadedModel]) -> dict[str, Any] | Non
         "matches_champions": champions <= evaluated,
         "models": report.get("models", {}),
     }
-
-
-def json_safe(value: Any) -> Any:
-    """Non-finite floats (an infinite LR in a hold-out report) become null: JSON has no NaN."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    return value
 
 
 def build_model_card(scorer: Scorer, settings: Settings, bs1_faf: float, limits: Limits) -> dict:

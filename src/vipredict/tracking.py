@@ -10,7 +10,9 @@ score can never be read against another model's thresholds.
 from __future__ import annotations
 
 import json
+import math
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -141,6 +143,22 @@ def load_champion(name: str, settings: Settings | None = None) -> LoadedModel:
 def training_config_of_run(run_id: str, settings: Settings | None = None) -> dict[str, Any]:
     setup_mlflow(settings)
     return mlflow.artifacts.load_dict(f"runs:/{run_id}/{CONFIG_ARTIFACT}")
+
+
+def json_safe(value: Any) -> Any:
+    """Plain JSON values, recursively: non-finite floats and ``pd.NA`` become null (JSON has
+    no NaN; an infinite LR in a hold-out report is one), numpy values become Python's."""
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is pd.NA:
+        return None
+    return value
 
 
 def dump_json(payload: Any, path: Path) -> None:

@@ -147,7 +147,7 @@ def test_model_card_names_data_calibration_and_rules(prediction_service: Predict
 
 
 def test_json_safe_drops_non_finite_values():
-    from vipredict.serving import json_safe
+    from vipredict.tracking import json_safe
 
     assert json_safe({"a": [1.0, float("inf")], "b": {"c": float("nan")}}) == \
         {"a": [1.0, None], "b": {"c": None}}

@@ -25,7 +25,7 @@ from matplotlib.ticker import MaxNLocator
 from vipredict.audit.metrics import METRICS, MIN_N, MIN_PER_CLASS
 from vipredict.audit.result import REPORT_FILE, AuditResult
 from vipredict.audit.sets import SPLIT_TEXT
-from vipredict.tracking import dump_json
+from vipredict.tracking import dump_json, json_safe
 
 FOREST_GROUPINGS = ("all", "grpmax_group", "af_band")
 FOREST_PANELS = {
@@ -36,21 +36,6 @@ FOREST_PANELS = {
 }
 SPLIT_ORDER = ("holdout_2020", "train_2019", "other")
 TABLE_METRICS = tuple(METRICS)
-
-
-def clean_json(value: Any) -> Any:
-    """NaN/inf -> null and numpy scalars -> Python, recursively (JSON has no NaN)."""
-    if isinstance(value, dict):
-        return {str(k): clean_json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | np.ndarray):
-        return [clean_json(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if value is pd.NA:
-        return None
-    return value
 
 
 def flat_table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -351,14 +336,14 @@ def render_html(result: AuditResult, figures: list[dict], healthy_png: Path) -> 
         healthy_text=_healthy_text(result),
         healthy_png=_data_uri(healthy_png),
         healthy=_healthy_rows(result.healthy.summary),
-        pp3_variants=clean_json(pp3.to_dict("records")),
+        pp3_variants=json_safe(pp3.to_dict("records")),
     )
 
 
 def metrics_payload(result: AuditResult) -> dict:
     """``metrics.json``: one record per group, plus sets, reliability, healthy view, limits."""
     healthy = result.healthy
-    return clean_json(
+    return json_safe(
         {
             "model": result.model,
             "settings": {**result.settings, "min_n": MIN_N, "min_per_class": MIN_PER_CLASS},
