@@ -9,7 +9,6 @@ variants only (the report says how many), not genome-wide rates.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,10 +17,9 @@ import pysam
 
 from vipredict.audit.metrics import bootstrap
 from vipredict.audit.sets import split_of
-from vipredict.readers._common import readable_vcf
+from vipredict.readers._common import keyed_alleles, readable_vcf
 from vipredict.scoring import Scorer
 from vipredict.sources import get_source, resolve
-from vipredict.variants import VariantError, make_variant
 
 UNLABELLED = "unknown"
 #: Sample-sheet column spellings: phase 3 panel, then the IGSR sample table.
@@ -54,15 +52,6 @@ def read_super_populations(name: str) -> pd.Series:
     return sheet.drop_duplicates(sample).set_index(sample)[superpop]
 
 
-def _keyed_alleles(record: pysam.VariantRecord, build: str) -> Iterator[tuple[int, str]]:
-    """(allele index, canonical key) of each ALT that can be keyed; symbolic ALTs are skipped."""
-    for index, alt in enumerate(record.alts or (), start=1):
-        try:
-            yield index, make_variant(build, record.chrom, record.pos, record.ref, alt).key
-        except VariantError:
-            continue
-
-
 def carriers(source: GenotypeSource, wanted: set[str]) -> tuple[list[str], pd.DataFrame]:
     """Samples, and a (variant x sample) boolean frame: who carries each wanted ALT allele.
 
@@ -74,7 +63,7 @@ def carriers(source: GenotypeSource, wanted: set[str]) -> tuple[list[str], pd.Da
     with readable_vcf(resolve(source.vcf)) as usable, pysam.VariantFile(str(usable)) as vcf:
         samples = list(vcf.header.samples)
         for record in vcf:
-            hits = [(i, key) for i, key in _keyed_alleles(record, build) if key in wanted]
+            hits = [(i, key) for i, key in keyed_alleles(record, build) if key in wanted]
             if not hits:
                 continue
             calls = [call.allele_indices for call in record.samples.values()]

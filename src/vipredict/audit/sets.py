@@ -183,7 +183,7 @@ def clingen_with_frequency_vcf(store: FeatureStore, path: Path, build: str) -> A
         f"ClinGen 2019 + 2020 sets joined to {Path(path).name}",
         "user_vcf",
     )
-    long = read_popfreq_vcf(Path(path), build, spec.dataset)
     rows = _clingen(store)
+    long = read_popfreq_vcf(Path(path), build, spec.dataset, wanted=set(rows["variant"]))
     freq = frequency_frame(rows, long, spec.dataset, ())
     return AuditRows(spec, rows, freq, _counts(len(rows), len(rows), len(rows)))

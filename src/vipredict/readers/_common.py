@@ -21,7 +21,7 @@ import pandas as pd
 import pysam
 
 from vipredict.sources import get_source
-from vipredict.variants import key_column, normalise_build
+from vipredict.variants import VariantError, key_column, make_variant, normalise_build
 
 logger = logging.getLogger(__name__)
 
@@ -139,3 +139,16 @@ def readable_vcf(path: Path) -> Iterator[Path]:
             yield target
     finally:
         pysam.set_verbosity(previous)
+
+
+def keyed_alleles(record: pysam.VariantRecord, build: str) -> Iterator[tuple[int, str]]:
+    """(allele index, canonical key) of each ALT that can be keyed; symbolic ALTs are skipped.
+
+    The index is the allele's number in genotype calls (1 = first ALT). Readers use it
+    to read only the alleles they want from a large VCF.
+    """
+    for index, alt in enumerate(record.alts or (), start=1):
+        try:
+            yield index, make_variant(build, record.chrom, record.pos, record.ref, alt).key
+        except VariantError:
+            continue

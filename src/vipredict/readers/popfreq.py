@@ -21,7 +21,7 @@ from typing import Any, Literal
 import pandas as pd
 import pysam
 
-from vipredict.readers._common import attach_keys, readable_vcf, with_provenance
+from vipredict.readers._common import attach_keys, keyed_alleles, readable_vcf, with_provenance
 from vipredict.sources import get_source, resolve, sources_matching
 
 GROUPS = ("afr", "amr", "asj", "eas", "fin", "nfe", "sas", "oth")
@@ -148,15 +148,34 @@ def _vcf_value(record: pysam.VariantRecord, field: str, allele: int) -> Any:
     return value
 
 
+def _alleles_to_read(
+    record: pysam.VariantRecord, build: str, wanted: set[str] | None
+) -> list[tuple[int, str]]:
+    """(0-based ALT index, ALT) of every allele, or only of those whose key is wanted."""
+    if wanted is None:
+        return list(enumerate(record.alts or (".",)))
+    alts = record.alts or ()
+    return [(i - 1, alts[i - 1]) for i, key in keyed_alleles(record, build) if key in wanted]
+
+
 def read_popfreq_vcf(
-    path: Path, build: str, dataset: str, source_name: str | None = None
+    path: Path,
+    build: str,
+    dataset: str,
+    source_name: str | None = None,
+    wanted: set[str] | None = None,
 ) -> pd.DataFrame:
-    """ExAC/gnomAD sites VCF -> long population table, one variant per ALT allele."""
+    """ExAC/gnomAD sites VCF -> long population table, one variant per ALT allele.
+
+    ``wanted`` (variant keys) keeps only those alleles while reading, so matching a
+    few thousand curated variants against a genome-wide sites VCF does not build a
+    row for every site in it.
+    """
     rows: list[dict[str, Any]] = []
     with readable_vcf(Path(path)) as usable, pysam.VariantFile(str(usable)) as vcf:
         fields = _vcf_fields(set(vcf.header.info.keys()))
         for record in vcf:
-            for index, alt in enumerate(record.alts or (".",)):
+            for index, alt in _alleles_to_read(record, build, wanted):
                 row = {"chrom": record.chrom, "pos": record.pos, "ref": record.ref, "alt": alt}
                 for (group, kind), field in fields.items():
                     row[f"{group}.{kind}"] = _vcf_value(record, field, index)
