@@ -230,6 +230,18 @@ def test_other_columns_are_rendered_on_the_fly_like_the_stored_text(brca, store,
     assert keys == {"VIP_cadd_phred", "VIP_ERR"}
 
 
+def test_a_store_without_the_models_features_is_refused(brca, store, scorer, tmp_path):
+    from dataclasses import replace
+
+    from vipredict.tracking import ModelNotReadyError
+
+    model = replace(
+        scorer.evidence_model, feature_names=[*scorer.evidence_model.feature_names, "not_stored"]
+    )
+    with pytest.raises(ModelNotReadyError, match=r"lacks .* features \['not_stored'\]"):
+        annotate_vcf(brca, tmp_path / "x.vcf", store, replace(scorer, evidence_model=model))
+
+
 def test_unknown_columns_are_refused(brca, store, tmp_path):
     with pytest.raises(KeyError, match="revel_score"):
         annotate_vcf(brca, tmp_path / "x.vcf", store, None, ["revel_score"], show_progress=False)

@@ -682,6 +682,10 @@ def annotate_vcf(
     ``columns`` are store features (default: the evidence model's). The output is
     written beside ``output`` and renamed into place when complete.
     """
+    if scorer is not None:
+        from vipredict.scoring import require_store_columns
+
+        require_store_columns(scorer.evidence_model, store.columns)
     chosen = list(columns) if columns is not None else default_columns(scorer, store)
     headers = store.info_headers
     unknown = [c for c in chosen if c not in headers]

@@ -212,7 +212,7 @@ def annotate(
     settings = configure_runtime_env()
     threads = join_threads()
     table = PartitionedStore(store, threads) if store else PartitionedStore.open(settings, threads)
-    scorer = load_scorer(settings) if score else None
+    scorer = load_scorer(settings, with_priority=False, with_store=False) if score else None
     chosen = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
     report = annotate_vcf(input_path, output, table, scorer, chosen, build)
     errors = ", ".join(f"{code} {n:,}" for code, n in report.errors.most_common()) or "none"

@@ -9,7 +9,7 @@ evidence, so population frequency is not counted twice with BA1/BS1/PM2.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +23,7 @@ from vipredict.calibration import (
 )
 from vipredict.featurestore import FeatureStore
 from vipredict.schema import CONSERVATION_SCORES, FUNCTIONAL_SCORES
-from vipredict.tracking import LoadedModel
+from vipredict.tracking import LoadedModel, ModelNotReadyError
 from vipredict.variants import Variant, VariantError, parse_variant_key
 
 logger = logging.getLogger(__name__)
@@ -174,15 +174,16 @@ def finalise(rows: pd.DataFrame) -> pd.DataFrame:
     return out[list(RESULT_COLUMNS)]
 
 
-def load_scorer(settings=None) -> Scorer:
+def load_scorer(settings=None, *, with_priority: bool = True, with_store: bool = True) -> Scorer:
     """Evidence champion (required, checked), priority champion (optional) and the store.
 
     The CLI and the service load through here, so both refuse a model whose
     calibration or feature schema is incomplete, or a store that lacks its features.
+    ``vipredict annotate`` brings its own (partitioned) store and gives no priority,
+    so it skips loading both.
     """
     from vipredict.featuresets import load_feature_set
     from vipredict.tracking import (
-        ModelNotReadyError,
         champion_version,
         load_champion,
         require_thresholds,
@@ -195,15 +196,24 @@ def load_scorer(settings=None) -> Scorer:
         raise ModelNotReadyError(f"{evidence.name} v{evidence.version} has an empty feature schema")
     priority_name = load_feature_set("af").registered_model
     priority = None
-    if champion_version(setup_mlflow(settings), priority_name) is not None:
-        priority = load_champion(priority_name, settings)
-    else:
-        logger.warning("no %s champion: scoring without priority scores", priority_name)
+    if with_priority:
+        if champion_version(setup_mlflow(settings), priority_name) is not None:
+            priority = load_champion(priority_name, settings)
+        else:
+            logger.warning("no %s champion: scoring without priority scores", priority_name)
+    if not with_store:
+        return Scorer(evidence, priority, None)
     try:
         store = FeatureStore.load(settings)
     except FileNotFoundError as error:
         raise ModelNotReadyError(str(error)) from error
-    absent = [c for c in evidence.feature_names if c not in store.table.columns]
+    require_store_columns(evidence, store.table.columns)
+    return Scorer(evidence, priority, store)
+
+
+def require_store_columns(evidence: LoadedModel, columns: Iterable[str]) -> None:
+    """Refuse a store that lacks any feature of the evidence model (named in the error)."""
+    present = set(columns)
+    absent = [c for c in evidence.feature_names if c not in present]
     if absent:
         raise ModelNotReadyError(f"the feature store lacks {evidence.name} features {absent[:5]}")
-    return Scorer(evidence, priority, store)
