@@ -227,9 +227,7 @@ def revel_with_unlabelled(revel: tuple[np.ndarray, np.ndarray]) -> CalibrationRe
     return LocalPosteriorCalibrator(n_bootstrap=10_000).fit(scores, labels, unlabelled).result_
 
 
-@pytest.mark.parametrize(
-    "code", [c for c, v in PUBLISHED_REVEL.items() if c != "BP4_VeryStrong"]
-)
+@pytest.mark.parametrize("code", [c for c, v in PUBLISHED_REVEL.items() if c != "BP4_VeryStrong"])
 def test_revel_bounded_thresholds_reproduce_published(revel_with_unlabelled, code: str) -> None:
     got, published = revel_with_unlabelled.thresholds[code], PUBLISHED_REVEL[code]
     assert (got is None) == (published is None)
@@ -245,6 +243,31 @@ def test_revel_bounded_thresholds_reproduce_published(revel_with_unlabelled, cod
 def test_revel_bp4_very_strong_needs_gnomad(revel_with_unlabelled) -> None:
     got = revel_with_unlabelled.thresholds["BP4_VeryStrong"]
     assert got is not None and got == pytest.approx(0.003, abs=0.05)
+
+
+@pytest.mark.parametrize(
+    ("code", "points", "pathogenic"),
+    [("PP3_Strong", 4, True), ("BP4_Moderate", 2, False), ("BP4_Strong", 4, False)],
+)
+def test_the_unlabelled_condition_is_what_gives_revel_its_strong_coverage(
+    revel, revel_result, revel_with_unlabelled, code: str, points: int, pathogenic: bool
+) -> None:
+    """Windows that must also hold 3% of the unlabelled scores are wider and steadier.
+
+    Their bootstrap bounds sit much closer to the point estimates, so the same
+    REVEL scores reach Strong/Moderate for far more of the 2019 set (measured:
+    PP3_Strong 0.095 -> 0.265, BP4_Moderate 0.349 -> 0.523, BP4_Strong 0.015 ->
+    0.064). vipredict's own models have no unlabelled set with their features in
+    the mirror, which is why their hold-out coverage trails the targets.
+    """
+    scores, labels = revel
+
+    def coverage(result: CalibrationResult) -> float:
+        signed = evidence_points(assign_evidence(scores, result.thresholds))
+        reached = signed >= points if pathogenic else -signed >= points
+        return float(reached[labels == (1 if pathogenic else 0)].mean())
+
+    assert coverage(revel_with_unlabelled) > 1.4 * coverage(revel_result)
 
 
 def test_revel_result_shape(revel_result, revel) -> None:
