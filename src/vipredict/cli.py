@@ -234,6 +234,12 @@ def add_dbnsfp(
     build: Annotated[str, typer.Option(help="assembly of the coordinates to key on")] = "GRCh37",
     store: Annotated[Path | None, typer.Option(help="partitioned store directory")] = None,
     chunk_rows: Annotated[int, typer.Option(help="rows per chunk (bounds memory)")] = 100_000,
+    dataset: Annotated[
+        str | None,
+        typer.Option(
+            help="dataset name of the rows (default: the file name); see unlabelled_dataset"
+        ),
+    ] = None,
 ) -> None:
     """Stream a dbNSFP file of any size into the partitioned feature store."""
     from vipredict.featurestore import PartitionedStore, byte_progress, stream_dbnsfp
@@ -243,7 +249,9 @@ def add_dbnsfp(
     settings = configure_runtime_env()
     root = store or PartitionedStore.open(settings).root
     with byte_progress(input_path.stat().st_size, f"streaming {input_path.name}") as advance:
-        report = stream_dbnsfp(input_path, root, build, chunk_rows=chunk_rows, progress=advance)
+        report = stream_dbnsfp(
+            input_path, root, build, dataset=dataset, chunk_rows=chunk_rows, progress=advance
+        )
     console.print(
         f"{report.rows_read:,} rows read, {report.written:,} variants added to {root} "
         f"({report.already_stored:,} already stored; dropped: {report.dropped or 'none'})"

@@ -519,6 +519,25 @@ class PartitionedStore:
         found = self.join(locus_queries(keys), wanted).sort_by("row")
         return found.drop_columns(["row"]).to_pandas()
 
+    def dataset_rows(
+        self, dataset: str, columns: Sequence[str], limit: int, seed: int = 0
+    ) -> pd.DataFrame:
+        """Up to ``limit`` rows of one dataset, a repeatable pseudo-random pick if it has more.
+
+        A streamed genome-scale source is far too big to load, and a calibration
+        only needs a representative sample of it.
+        """
+        files = [str(p) for p in self.all_files()]
+        wanted = ", ".join(f'"{c}"' for c in columns)
+        # A hash order, not USING SAMPLE: the same rows whatever the thread count,
+        # so a run repeated from its id calibrates on the same sample.
+        sql = (
+            f"SELECT {wanted} FROM read_parquet($files) WHERE dataset = $dataset "
+            f"ORDER BY hash(concat(variant, ':', {int(seed)})) LIMIT {int(limit)}"
+        )
+        found = self._con.sql(sql, params={"files": files, "dataset": dataset}).to_arrow_table()
+        return found.to_pandas().sort_values("variant", ignore_index=True)
+
     def read_all(self) -> pd.DataFrame:
         """The whole store as one table (small stores and tests only)."""
         dataset = ds.dataset(self.root, format="parquet", partitioning=_PARTITIONING)

@@ -30,7 +30,7 @@ from vipredict.evaluation import (
     evaluate_predictor,
 )
 from vipredict.featuresets import load_feature_set
-from vipredict.featurestore import build_store, labelled_rows, load_store
+from vipredict.featurestore import PartitionedStore, build_store, labelled_rows, load_store
 from vipredict.readers.clingen import read_clingen_set
 from vipredict.schema import FUNCTIONAL_SCORES
 from vipredict.scoring import has_enough_annotation
@@ -124,6 +124,7 @@ def log_trained_model(
                 "oof_auroc_gene_grouped": trained.oof_auroc,
                 "n_train": len(train),
                 "n_train_pathogenic": int(train["label"].sum()),
+                "n_unlabelled": trained.calibration.n_unlabelled,
                 **{f"threshold_{k}": v for k, v in thresholds.items() if v is not None},
             }
         )
@@ -200,11 +201,12 @@ def run_training(
         f"training on {len(train):,} variants of ClinGen {config.train_dataset} "
         f"({int(train['label'].sum()):,} P/LP); hold-out {config.test_dataset} untouched"
     )
+    unlabelled = unlabelled_rows(config, settings, curated=pd.concat([train, test]))
     outcome = TrainingOutcome({}, {}, {}, {})
     with backend_session(config, settings, progress):
         for name in config.feature_sets:
             feature_set = load_feature_set(name)
-            trained = train_feature_set(train, feature_set, config, progress)
+            trained = train_feature_set(train, feature_set, config, progress, unlabelled)
             progress(f"{name}: logging and registering {feature_set.registered_model}")
             run_id, version = log_trained_model(trained, train, config, settings)
             outcome.run_ids[name] = run_id
@@ -212,6 +214,38 @@ def run_training(
             outcome.thresholds[name] = trained.calibration.thresholds
             outcome.oof_auroc[name] = trained.oof_auroc
     return outcome
+
+
+def unlabelled_rows(
+    config: TrainingConfig, settings: Settings, curated: pd.DataFrame
+) -> pd.DataFrame | None:
+    """The configured unlabelled set: unlabelled, uncurated, annotated enough to be scored.
+
+    A ClinGen variant (training or hold-out) is never part of it, so neither
+    set's labels reach the calibration through the back door, and rows with too
+    few per-tool scores are left out because they would never receive evidence.
+    """
+    name = config.unlabelled_dataset
+    if not name:
+        return None
+    store = PartitionedStore.open(settings)
+    rows = store.dataset_rows(name, store.columns, config.unlabelled_max_rows, config.seed)
+    if rows.empty:
+        raise ValueError(
+            f"the feature store {store.root} has no rows of dataset {name!r}; "
+            f"add them with `vipredict add-dbnsfp FILE --dataset {name}`"
+        )
+    keep = (
+        rows["label"].isna().to_numpy()
+        & ~rows["variant"].isin(curated["variant"]).to_numpy()
+        & has_enough_annotation(rows)
+    )
+    if not keep.any():
+        raise ValueError(
+            f"none of the {len(rows):,} rows of dataset {name!r} is unlabelled, outside the "
+            "ClinGen sets and annotated by enough per-tool scores to be scored"
+        )
+    return rows[keep].reset_index(drop=True)
 
 
 def backend_session(

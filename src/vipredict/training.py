@@ -57,6 +57,8 @@ class TrainingConfig:
     pp3_max_level: str = "Strong"
     lightgbm: dict[str, Any] = field(default_factory=dict)
     backend: str = "local"
+    unlabelled_dataset: str | None = None
+    unlabelled_max_rows: int = 200_000
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -79,6 +81,8 @@ class TrainingConfig:
             pp3_max_level=str(raw.get("pp3_max_level", "Strong")),
             lightgbm=dict(raw["lightgbm"]),
             backend=str(raw.get("backend", "local")),
+            unlabelled_dataset=raw.get("unlabelled_dataset") or None,
+            unlabelled_max_rows=int(raw.get("unlabelled_max_rows", 200_000)),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -93,6 +97,8 @@ class TrainingConfig:
             "pp3_max_level": self.pp3_max_level,
             "lightgbm": dict(self.lightgbm),
             "backend": self.backend,
+            "unlabelled_dataset": self.unlabelled_dataset or "",
+            "unlabelled_max_rows": self.unlabelled_max_rows,
         }
 
 
@@ -224,19 +230,31 @@ def train_feature_set(
     feature_set: FeatureSet,
     config: TrainingConfig,
     progress: Progress = lambda _: None,
+    unlabelled: pd.DataFrame | None = None,
 ) -> TrainedModel:
-    """Fit one registered model's worth of work on the training rows of ``table``."""
+    """Fit one registered model's worth of work on the training rows of ``table``.
+
+    ``unlabelled`` rows (never labelled, never trained on) switch on ClinGen's
+    unlabelled-fraction condition: every window must also hold 3% of their
+    scores. The final model scores them, since none of them trained any model.
+    """
     names = feature_set.feature_names
     features = table[names]
     labels = table["label"].to_numpy(dtype=int)
     progress(f"{feature_set.name}: {config.cv_folds}-fold gene-grouped out-of-fold scores")
     oof = gene_grouped_oof_scores(features, labels, table["gene"], config)
-    progress(f"{feature_set.name}: ClinGen calibration, {config.n_bootstrap:,} bootstraps")
-    calibrator = LocalPosteriorCalibrator(n_bootstrap=config.n_bootstrap, random_state=config.seed)
-    uncapped = calibrator.fit(oof, labels).result_
-    calibration = cap_pp3(uncapped, config.pp3_max_level)
     progress(f"{feature_set.name}: final model on all {len(labels):,} training variants")
     model = fit_classifier(features, labels, config)
+    unlabelled_scores = None
+    if unlabelled is not None:
+        unlabelled_scores = model.predict_proba(unlabelled[names])[:, 1]
+    progress(
+        f"{feature_set.name}: ClinGen calibration, {config.n_bootstrap:,} bootstraps"
+        + ("" if unlabelled is None else f", {len(unlabelled):,} unlabelled variants")
+    )
+    calibrator = LocalPosteriorCalibrator(n_bootstrap=config.n_bootstrap, random_state=config.seed)
+    uncapped = calibrator.fit(oof, labels, unlabelled_scores).result_
+    calibration = cap_pp3(uncapped, config.pp3_max_level)
     return TrainedModel(
         feature_set=feature_set,
         model=model,
