@@ -51,12 +51,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
-from vipredict.annotate import FEATURE_PREFIX, feature_info_header, significant_text
-from vipredict.config import PROJECT_ROOT, get_settings
+from vipredict.config import ModelRole, get_settings
+from vipredict.features.sets import feature_set_for
 from vipredict.features.table import feature_specs
-from vipredict.featuresets import load_feature_set
-from vipredict.featurestore import append_partitioned, load_store
+from vipredict.io.vcf import FEATURE_PREFIX, feature_info_header, significant_text
+from vipredict.store.partitioned import Store
+from vipredict.store.write import append_rows
 from vipredict.variants import key_column
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 #: GRCh37 primary chromosome lengths (Mb, rounded): where synthetic loci fall.
 CHROM_MB = {
@@ -142,7 +145,7 @@ def write_inputs(n: int, folder: Path, columns: list[str], seed: int = 0) -> dic
     """Store, bcftools table + header, and VCF for ``n`` synthetic variants (chunked)."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    real = load_store()
+    real = Store.open(get_settings()).read_all()
     loci = synthetic_loci(n, rng)
     paths = {
         "store": folder / "store",
@@ -164,7 +167,7 @@ def write_inputs(n: int, folder: Path, columns: list[str], seed: int = 0) -> dic
         for start in range(0, n, 1_000_000):
             chunk = loci.iloc[start : start + 1_000_000].reset_index(drop=True)
             rows = store_rows(real, chunk, rng)
-            append_partitioned(rows, paths["store"], f"bench-{start // 1_000_000:04d}")
+            append_rows(rows, paths["store"], f"bench-{start // 1_000_000:04d}")
             _write_tsv(
                 table,
                 {
@@ -386,7 +389,7 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("bcftools") is None or not Path(TIME).is_file():
         sys.exit("needs bcftools and GNU time (Debian: apt-get install bcftools time)")
-    columns = load_feature_set("noaf").feature_names
+    columns = feature_set_for(ModelRole.EVIDENCE).feature_names
     sizes = [int(float(s)) for s in args.sizes.split(",")]
     results = [run_size(n, args.workdir, args.repeats, columns, args.score) for n in sizes]
     report: dict[str, Any] = {"sizes": sizes}

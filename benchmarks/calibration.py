@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from vipredict.calibration import LocalPosteriorCalibrator
-from vipredict.evaluation import published_thresholds, thresholds_of
-from vipredict.readers.clingen import read_clingen_set
+from vipredict.io.readers.clingen import read_clingen_set
+from vipredict.model.calibration import LocalPosteriorCalibrator
+from vipredict.model.evaluation import published_thresholds, thresholds_of
 
 PUBLISHED_REVEL = thresholds_of(published_thresholds()["REVEL"])
 #: Reference Python port on this machine type, per 1,000 bootstraps of the 2019 REVEL scores

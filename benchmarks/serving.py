@@ -23,10 +23,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from vipredict.config import PROJECT_ROOT, configure_runtime_env
-from vipredict.serving import PredictionService, VariantIn
+from vipredict.config import configure_runtime_env
+from vipredict.service.bento import SERVICE_REF
+from vipredict.service.predictor import PredictionService
+from vipredict.service.schemas import VariantIn
 
-SERVING_DIR = PROJECT_ROOT / "serving"
 BULK = 10_000
 CONCURRENCY = (1, 8, 32)
 
@@ -92,9 +93,9 @@ def rss_mb(root_pid: int) -> float:
 def start_server(port: int) -> tuple[subprocess.Popen, float]:
     start = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "bentoml", "serve", "service:VariantPredictor",
+        [sys.executable, "-m", "bentoml", "serve", SERVICE_REF,
          "--host", "127.0.0.1", "--port", str(port)],
-        cwd=SERVING_DIR, env=os.environ.copy(), start_new_session=True,
+        env=os.environ.copy(), start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     while time.perf_counter() - start < 300:

@@ -1,6 +1,6 @@
 """Time one LightGBM training fit, single-process against Dask, on the 2019 set and 10x of it.
 
-Both sides call :func:`vipredict.training.fit_classifier` (the function the
+Both sides call :func:`vipredict.model.training.fit_classifier` (the function the
 pipeline fits every fold and the final model with, masked-copy augmentation
 included) with the default configuration and the ``noaf`` feature set; only
 ``backend`` differs. The Dask side runs on a loopback ``LocalCluster`` of two
@@ -29,10 +29,10 @@ import numpy as np
 import pandas as pd
 
 from vipredict.config import get_settings
-from vipredict.distributed import dask_client, worker_addresses
-from vipredict.featuresets import load_feature_set
-from vipredict.featurestore import labelled_rows, load_store
-from vipredict.training import TrainingConfig, fit_classifier
+from vipredict.features.sets import load_feature_set
+from vipredict.jobs.dask import dask_client, fit_on_dask, worker_addresses
+from vipredict.model.training import TrainingConfig, fit_classifier, fit_local
+from vipredict.store.partitioned import Store, labelled_rows
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -45,6 +45,10 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+#: The fitter of each backend (the one ``vipredict train`` picks from ``config.backend``).
+FITTERS = {"local": fit_local, "dask": fit_on_dask}
+
+
 def _timed(fit: Callable[[], object]) -> tuple[float, object]:
     start = time.perf_counter()
     model = fit()
@@ -53,7 +57,7 @@ def _timed(fit: Callable[[], object]) -> tuple[float, object]:
 
 def _datasets(replicate: int) -> dict[str, tuple[pd.DataFrame, np.ndarray]]:
     """The real 2019 training rows of the evidence model, and ``replicate`` copies of them."""
-    train = labelled_rows(load_store(get_settings()), "2019")
+    train = labelled_rows(Store.open(get_settings()), "2019")
     features = train[load_feature_set("noaf").feature_names]
     labels = train["label"].to_numpy(dtype=int)
     copies = pd.concat([features] * replicate, ignore_index=True)
@@ -71,7 +75,9 @@ def _measure(
     models: dict[str, object] = {}
     for _ in range(repeats):
         for name, config in configs.items():
-            seconds, models[name] = _timed(lambda c=config: fit_classifier(features, labels, c))
+            seconds, models[name] = _timed(
+                lambda c=config: fit_classifier(features, labels, c, FITTERS[c.backend])
+            )
             runs[name].append(round(seconds, 3))
     scores = {name: m.predict_proba(features)[:, 1] for name, m in models.items()}
     single_s = statistics.median(runs["local"])
@@ -133,7 +139,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         workers = len(worker_addresses(client))
         warm_x, warm_y = datasets["2019"]
         for config in configs.values():  # untimed warm-up
-            fit_classifier(warm_x, warm_y, config)
+            fit_classifier(warm_x, warm_y, config, FITTERS[config.backend])
         results = {}
         for name, (features, labels) in datasets.items():
             print(f"timing {name}: {len(features):,} rows x {args.repeats}", file=sys.stderr)

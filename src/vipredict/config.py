@@ -1,27 +1,87 @@
-"""Where vipredict keeps its state and finds its data.
+"""Every setting vipredict reads, and where its state and its configuration files live.
 
-Every path the project writes lives under one home directory (``VIPREDICT_HOME``,
-default ``.vipredict/`` in the project root) so that a run never touches the
-user's own home and a whole installation can be removed with one ``rm -r``.
-Settings are read from the environment on each call, so tests can point a
-fresh home at a temporary directory with ``monkeypatch.setenv``.
+One place reads the environment: :func:`get_settings` turns every ``VIPREDICT_*``
+variable into one frozen :class:`Settings`, validated once, so a bad value fails
+at start-up with its name in the message, not deep inside a request.
+
+* State lives under one home directory (``VIPREDICT_HOME``, default ``.vipredict/``
+  in the working directory) so that a run never touches the user's own home and a
+  whole installation can be removed with one ``rm -r``.
+* Configuration files ship inside the package: the feature sets of the top-level
+  ``features/`` folder and the training configurations of ``training/`` are
+  installed as the package data ``vipredict._feature_sets`` and
+  ``vipredict._training_configs`` (``pyproject.toml`` maps the folders), so an
+  installed wheel or a built Bento finds them exactly as a checkout does.
+* Code names models by their *role* (:class:`ModelRole`), never by a feature-set
+  name: which feature set plays which role is decided here, once.
+
+Settings are read from the environment on each call, so tests point a fresh home
+at a temporary directory with ``monkeypatch.setenv``.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+#: Package data holding ``features/*.toml`` and ``training/*.toml`` (see pyproject.toml).
+FEATURE_SETS_PACKAGE = "vipredict._feature_sets"
+TRAINING_CONFIGS_PACKAGE = "vipredict._training_configs"
+DEFAULT_TRAINING_CONFIG = "default"
 
-#: Prior probability of pathogenicity used by ClinGen (Pejaver et al. 2022).
-CLINGEN_PRIOR = 0.0441
+DEFAULT_MAX_VARIANTS = 10_000
+DEFAULT_MAX_BYTES = 50 * 1024 * 1024
+#: BS1 is gene/disease-specific in practice; 1% group-max FAF95 is only a generic default.
+DEFAULT_BS1_FAF = 0.01
+
+
+class ModelRole(StrEnum):
+    """What a registered model is for; code asks for a role, this module names the model."""
+
+    #: PP3/BP4 evidence: the one model without population-frequency features.
+    EVIDENCE = "evidence"
+    #: Orders curation queues; uses frequency, so it is never evidence.
+    PRIORITY = "priority"
+
+
+#: The feature set (``features/<name>.toml``) whose model plays each role.
+ROLE_FEATURE_SETS: Mapping[ModelRole, str] = {ModelRole.EVIDENCE: "noaf", ModelRole.PRIORITY: "af"}
+
+
+def feature_set_of(role: ModelRole) -> str:
+    return ROLE_FEATURE_SETS[role]
+
+
+def feature_set_file(name: str) -> Traversable:
+    """The TOML definition of feature set ``name`` (may not exist: callers say so)."""
+    return resources.files(FEATURE_SETS_PACKAGE).joinpath(f"{name}.toml")
+
+
+def training_config_file(name: str = DEFAULT_TRAINING_CONFIG) -> Traversable:
+    """A packaged training configuration (``training/<name>.toml``)."""
+    return resources.files(TRAINING_CONFIGS_PACKAGE).joinpath(f"{name}.toml")
+
+
+class SettingsError(ValueError):
+    """A ``VIPREDICT_*`` variable with a value vipredict cannot use (the message names it)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-request bounds of the service; a body is refused before parsing when it breaks them."""
+
+    max_variants: int = DEFAULT_MAX_VARIANTS
+    max_bytes: int = DEFAULT_MAX_BYTES
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Resolved locations of state and data for one process."""
+    """Every setting of one process, resolved and validated."""
 
     home: Path
     data_mirror: Path | None
@@ -29,6 +89,12 @@ class Settings:
     queue_url_override: str | None = None
     #: ``VIPREDICT_DASK_SCHEDULER`` (e.g. ``tcp://10.0.0.5:8786``); unset means a LocalCluster.
     dask_scheduler: str | None = None
+    #: ``VIPREDICT_API_KEYS``: empty means the service is open (loopback use).
+    api_keys: frozenset[str] = frozenset()
+    #: ``VIPREDICT_MAX_VARIANTS`` / ``VIPREDICT_MAX_BYTES``.
+    limits: Limits = field(default_factory=Limits)
+    #: ``VIPREDICT_BS1_FAF``: the BS1 group-max FAF95 threshold.
+    bs1_faf: float = DEFAULT_BS1_FAF
 
     @property
     def mlflow_db(self) -> Path:
@@ -43,12 +109,9 @@ class Settings:
         return self.home / "mlartifacts"
 
     @property
-    def features_dir(self) -> Path:
-        return self.home / "features"
-
-    @property
-    def feature_table(self) -> Path:
-        return self.features_dir / "features.parquet"
+    def store_dir(self) -> Path:
+        """The feature store: every variant vipredict knows, partitioned parquet."""
+        return self.home / "store"
 
     @property
     def downloads_dir(self) -> Path:
@@ -68,24 +131,66 @@ class Settings:
         return self.home / "bentoml"
 
     def ensure_dirs(self) -> None:
-        for path in (self.home, self.artifact_root, self.features_dir, self.reports_dir):
+        for path in (self.home, self.artifact_root, self.reports_dir):
             path.mkdir(parents=True, exist_ok=True)
 
 
-def default_mirror() -> Path | None:
-    """``../shared/data`` beside the project when it exists (the CI and dev layout)."""
-    candidate = PROJECT_ROOT.parent / "shared" / "data"
+def default_mirror(cwd: Path | None = None) -> Path | None:
+    """``../shared/data`` beside the working directory when it exists (the CI and dev layout)."""
+    candidate = (cwd or Path.cwd()).parent / "shared" / "data"
     return candidate if candidate.is_dir() else None
 
 
-def get_settings() -> Settings:
-    home = Path(os.environ.get("VIPREDICT_HOME", PROJECT_ROOT / ".vipredict")).resolve()
-    mirror_env = os.environ.get("VIPREDICT_DATA_MIRROR")
-    mirror = Path(mirror_env).resolve() if mirror_env else default_mirror()
-    queue_url = os.environ.get("VIPREDICT_QUEUE_URL", "").strip() or None
-    scheduler = os.environ.get("VIPREDICT_DASK_SCHEDULER", "").strip() or None
+def _text(env: Mapping[str, str], name: str) -> str | None:
+    return env.get(name, "").strip() or None
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = _text(env, name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a positive integer, got {raw!r}") from None
+    if value < 1:
+        raise SettingsError(f"{name} must be a positive integer, got {raw!r}")
+    return value
+
+
+def _fraction(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = _text(env, name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number between 0 and 1, got {raw!r}") from None
+    if not 0.0 < value < 1.0:
+        raise SettingsError(f"{name} must be a number between 0 and 1, got {raw!r}")
+    return value
+
+
+def _keys(env: Mapping[str, str]) -> frozenset[str]:
+    return frozenset(k.strip() for k in env.get("VIPREDICT_API_KEYS", "").split(",") if k.strip())
+
+
+def get_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """The settings of this process, from ``env`` (default: the environment)."""
+    env = os.environ if env is None else env
+    home = Path(_text(env, "VIPREDICT_HOME") or Path.cwd() / ".vipredict").resolve()
+    mirror_env = _text(env, "VIPREDICT_DATA_MIRROR")
     return Settings(
-        home=home, data_mirror=mirror, queue_url_override=queue_url, dask_scheduler=scheduler
+        home=home,
+        data_mirror=Path(mirror_env).resolve() if mirror_env else default_mirror(),
+        queue_url_override=_text(env, "VIPREDICT_QUEUE_URL"),
+        dask_scheduler=_text(env, "VIPREDICT_DASK_SCHEDULER"),
+        api_keys=_keys(env),
+        limits=Limits(
+            max_variants=_positive_int(env, "VIPREDICT_MAX_VARIANTS", DEFAULT_MAX_VARIANTS),
+            max_bytes=_positive_int(env, "VIPREDICT_MAX_BYTES", DEFAULT_MAX_BYTES),
+        ),
+        bs1_faf=_fraction(env, "VIPREDICT_BS1_FAF", DEFAULT_BS1_FAF),
     )
 
 

@@ -1,14 +1,15 @@
-"""1000 Genomes carriers and super-populations, read from the real genotype files."""
+"""1000 Genomes carriers and super-populations, read from the real genotype files (no home)."""
 
 from __future__ import annotations
 
 import math
 
 import pysam
+import pytest
 
 from vipredict.audit.genotypes import GENOTYPE_SOURCES, carriers, read_super_populations
-from vipredict.readers._common import readable_vcf
-from vipredict.sources import resolve
+from vipredict.io.readers._common import readable_vcf
+from vipredict.io.sources import resolve
 from vipredict.variants import make_variant
 
 
@@ -20,6 +21,7 @@ def test_sample_sheets_give_the_five_super_populations():
     assert panel["HG00096"] == igsr["HG00096"] == "EUR"
 
 
+@pytest.mark.e2e  # reads the real genotype VCF: seconds
 def test_carriers_match_the_allele_count_of_the_record():
     source = GENOTYPE_SOURCES[0]
     with readable_vcf(resolve(source.vcf)) as usable, pysam.VariantFile(str(usable)) as vcf:

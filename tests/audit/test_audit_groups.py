@@ -1,4 +1,5 @@
-"""Group assignment read from the real feature table's frequency columns (69 ACMG genes)."""
+"""Group assignment: on hand-made frequency rows (no home), and on the REAL store's frequency
+columns of the ClinGen rows (69 ACMG genes in the gnomAD exports; trained home, e2e)."""
 
 from __future__ import annotations
 
@@ -8,18 +9,83 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vipredict.audit.groups import NOT_OBSERVED, UNKNOWN, assign_groups
+from vipredict.audit.groups import (
+    EXCLUDED_ONLY,
+    NOT_OBSERVED,
+    UNKNOWN,
+    assign_groups,
+    group_order,
+)
 from vipredict.audit.sets import LABELLED_SETS, load_set
 from vipredict.config import Settings
 from vipredict.features.frequency import DEFAULT_GROUPS, GRPMAX_EXCLUDED
-from vipredict.featurestore import FeatureStore
-from vipredict.readers.popfreq import gene_of_export
-from vipredict.sources import sources_matching
+from vipredict.io.readers.popfreq import gene_of_export
+from vipredict.io.sources import sources_matching
+from vipredict.store.partitioned import Store
+
+NAN = float("nan")
+
+
+def hand_rows() -> pd.DataFrame:
+    """Five made-up rows of ``gnomad_*`` columns, one per case the groupings tell apart.
+
+    0: seen in afr, nfe and fin (fin is bottlenecked: not eligible for grpmax), group-max
+       AF exactly 0.01% (a band edge); 1: seen in asj only; 2: gene covered, variant absent;
+    3: no frequency data; 4: common in nfe. No ``sas`` column at all (as in ExAC's asj).
+    """
+    ac = {"afr": [2, 0, 0, NAN, 0], "nfe": [1, 0, 0, NAN, 400], "fin": [10, 0, 0, NAN, 0]}
+    ac |= {"asj": [0, 3, 0, NAN, 0], "amr": [0, 0, 0, NAN, 0], "eas": [0, 0, 0, NAN, 0]}
+    an = 20_000
+    frame = {f"gnomad_{g}_ac": values for g, values in ac.items()}
+    frame |= {f"gnomad_{g}_af": [v / an for v in values] for g, values in ac.items()}
+    frame["gnomad_grpmax_af"] = [1e-4, NAN, NAN, NAN, 0.02]
+    frame["gnomad_observed"] = [1, 1, 0, NAN, 1]
+    return pd.DataFrame(frame)
+
+
+def _labels(membership: pd.DataFrame, grouping: str) -> list:
+    chosen = membership[membership["grouping"] == grouping]
+    return chosen.sort_values("row")["group"].tolist()
+
+
+def test_single_groupings_of_hand_rows():
+    membership = assign_groups(hand_rows(), "gnomad")
+    assert _labels(membership, "all") == ["all"] * 5
+    assert _labels(membership, "grpmax_group") == [
+        "afr",
+        EXCLUDED_ONLY,
+        NOT_OBSERVED,
+        UNKNOWN,
+        "nfe",
+    ]
+    bands = _labels(membership, "af_band")
+    assert [bands[i] for i in (0, 2, 3, 4)] == [
+        "0.01% ≤ AF < 0.1%",  # left-closed: exactly 1e-4 is in the upper band
+        NOT_OBSERVED,
+        UNKNOWN,
+        "AF ≥ 1%",
+    ]
+    assert set(membership["group"]) <= set(group_order())
+
+
+def test_observed_in_lists_every_group_of_hand_rows():
+    membership = assign_groups(hand_rows(), "gnomad")
+    observed_in = membership[membership["grouping"] == "observed_in"]
+    groups: dict[int, set[str]] = {}
+    for row, group in zip(observed_in["row"], observed_in["group"], strict=True):
+        groups.setdefault(int(row), set()).add(str(group))
+    assert groups == {
+        0: {"afr", "nfe", "fin"},  # every group with an allele, eligible for grpmax or not
+        1: {"asj"},
+        2: {NOT_OBSERVED},
+        3: {UNKNOWN},
+        4: {"nfe"},
+    }
 
 
 @pytest.fixture(scope="module")
 def clingen(trained_home: Settings):
-    return load_set(FeatureStore.load(trained_home), LABELLED_SETS[0])
+    return load_set(Store.open(trained_home), LABELLED_SETS[0])
 
 
 @pytest.fixture(scope="module")

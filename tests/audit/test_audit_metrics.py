@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from vipredict.acmg import assign_evidence, likelihood_ratio_from_posterior
 from vipredict.audit.metrics import (
     MIN_N,
     GroupData,
@@ -18,9 +19,8 @@ from vipredict.audit.metrics import (
     reliability_bins,
     weighted_auroc,
 )
-from vipredict.calibration import assign_evidence, likelihood_ratio_from_posterior
-from vipredict.evaluation import published_thresholds, thresholds_of
-from vipredict.readers.clingen import read_clingen_set
+from vipredict.io.readers.clingen import read_clingen_set
+from vipredict.model.evaluation import published_thresholds, thresholds_of
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def test_bootstrap_weights_are_resamples_of_every_row():
 
 
 def test_large_group_has_every_metric_with_an_interval_around_it(revel: GroupData):
-    out = group_metrics(revel, 200, np.random.default_rng(1))
+    out = group_metrics(revel, 100, np.random.default_rng(1))
     assert out["warning"] == "" and out["withheld"] == []
     assert out["n"] == len(revel) and out["n_pathogenic"] == int(revel.label.sum())
     for name in ("auroc", "pp3_on_benign", "bp4_on_pathogenic", "evidence_coverage"):

@@ -1,4 +1,4 @@
-"""``vipredict audit`` end to end on the trained home: files, metrics.json, MLflow, limits."""
+"""``vipredict audit`` end to end on the REAL trained home: files, metrics.json, MLflow, limits."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from vipredict.audit.sets import LABELLED_SETS
 from vipredict.cli import app
 from vipredict.config import Settings
-from vipredict.tracking import champion_version, setup_mlflow
+from vipredict.model.registry import champion_version, setup_mlflow
 
 OUTPUTS = (
     "report.html",

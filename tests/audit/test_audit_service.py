@@ -1,31 +1,31 @@
-"""``GET /audit`` serves the latest report, 404 before one exists, and needs the API key."""
+"""``GET /audit`` serves the latest report, 404 before one exists, and needs the API key.
+
+The route is the service's own (``vipredict.service.bento.model_app``), behind the
+real key middleware; importing the service module does no work, so no model loads.
+The served report is the one ``vipredict audit`` wrote on the REAL trained home.
+"""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 from starlette.testclient import TestClient
 
-from vipredict.config import PROJECT_ROOT, Settings
-from vipredict.serving import SecurityMiddleware
+from vipredict.config import Settings
+from vipredict.service.bento import model_app
+from vipredict.service.security import SecurityMiddleware
 
 KEY = "audit-key"
 
 
 @pytest.fixture(scope="module")
-def service(trained_home: Settings) -> ModuleType:
-    sys.path.insert(0, str(PROJECT_ROOT / "serving"))
-    import service  # imported once the trained home exists (it checks the champion)
-
-    return service
-
-
-@pytest.fixture(scope="module")
-def guarded(service: ModuleType) -> TestClient:
-    return TestClient(SecurityMiddleware(service.model_app, keys=frozenset({KEY})))
+def guarded(tmp_path_factory: pytest.TempPathFactory) -> TestClient:
+    """The audit route behind the middleware; only the settings' key matters to it."""
+    settings = Settings(
+        home=tmp_path_factory.mktemp("keys-only"), data_mirror=None, api_keys=frozenset({KEY})
+    )
+    return TestClient(SecurityMiddleware(model_app, settings=settings))
 
 
 def test_audit_serves_the_latest_report(guarded: TestClient, audit_dir: Path):
@@ -36,7 +36,10 @@ def test_audit_serves_the_latest_report(guarded: TestClient, audit_dir: Path):
 
 
 def test_audit_needs_the_api_key(guarded: TestClient, audit_dir: Path):
-    assert guarded.get("/audit").status_code == 401
+    assert (audit_dir / "report.html").is_file()  # there is a report; still no key, no report
+    for headers in ({}, {"X-API-Key": "wrong"}):
+        response = guarded.get("/audit", headers=headers)
+        assert response.status_code == 401 and "API key" in response.json()["error"]
 
 
 def test_audit_is_404_until_an_audit_has_run(

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pandas as pd
 import pytest
 
-from vipredict.readers.clingen import read_clingen_set
+from vipredict.io.readers.clingen import read_clingen_set
 from vipredict.schema import conform_annotations
 
 
@@ -17,7 +17,7 @@ def clingen_2019() -> pd.DataFrame:
     return read_clingen_set("2019")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def make_annotations() -> Callable[[list[dict[str, object]]], pd.DataFrame]:
     """Build a canonical annotation table from a few hand-written rows."""
 

@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 from sklearn.pipeline import make_union
 
-from vipredict.features import spec_names
 from vipredict.features.aachange import (
     AMINO_ACIDS,
     BLOSUM62,
@@ -22,6 +21,7 @@ from vipredict.features.aachange import (
 )
 from vipredict.features.conservation import ConservationFeatures
 from vipredict.features.functional import FunctionalFeatures
+from vipredict.features.spec import spec_names
 from vipredict.schema import SchemaError
 
 
@@ -95,6 +95,7 @@ def test_missing_input_column_is_named(column: str) -> None:
         AminoAcidChangeFeatures().transform(frame)
 
 
+@pytest.mark.e2e  # the real ClinGen 2019 set (seconds to read)
 def test_real_clingen_2019_through_union(clingen_2019: pd.DataFrame) -> None:
     union = make_union(
         ConservationFeatures(), FunctionalFeatures(), AminoAcidChangeFeatures()

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from sklearn.pipeline import Pipeline, make_union
 
-from vipredict.features import spec_names
 from vipredict.features.conservation import FEATURES, ConservationFeatures
+from vipredict.features.spec import spec_names
 from vipredict.schema import CONSERVATION_SCORES, SchemaError
 
 ROWS = [
@@ -57,6 +57,7 @@ def test_works_inside_pipeline_with_pandas_output(annotations: pd.DataFrame) -> 
     assert union.fit_transform(annotations).shape == (len(ROWS), len(FEATURES))
 
 
+@pytest.mark.e2e  # the real ClinGen 2019 set (seconds to read)
 def test_real_clingen_2019(clingen_2019: pd.DataFrame) -> None:
     out = ConservationFeatures().fit_transform(clingen_2019)
     assert len(out) == 11_834

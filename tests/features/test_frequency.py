@@ -11,7 +11,6 @@ from scipy.optimize import brentq
 from scipy.stats import poisson
 from sklearn.pipeline import Pipeline, make_union
 
-from vipredict.features import spec_names
 from vipredict.features.aachange import AminoAcidChangeFeatures
 from vipredict.features.frequency import (
     DEFAULT_GROUPS,
@@ -20,6 +19,7 @@ from vipredict.features.frequency import (
     faf95,
     frequency_specs,
 )
+from vipredict.features.spec import spec_names
 from vipredict.schema import SchemaError
 
 GNOMAD, EXAC = "gnomad_2017_browser", "exac_browser"
@@ -53,7 +53,7 @@ FREQUENCIES = _long(
 COVERED = {GNOMAD: {"BRCA2"}, EXAC: {"BRCA2"}}
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def annotations(make_annotations: Callable[..., pd.DataFrame]) -> pd.DataFrame:
     genes = {V_UNCOVERED: "TTN"}
     rows = [
@@ -63,7 +63,7 @@ def annotations(make_annotations: Callable[..., pd.DataFrame]) -> pd.DataFrame:
     return make_annotations(rows).set_index(pd.Index(list("abcde")))
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def out(annotations: pd.DataFrame) -> pd.DataFrame:
     features = FrequencyFeatures(FREQUENCIES, covered_genes=COVERED)
     return features.fit(annotations).transform(annotations).set_axis(

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from sklearn.pipeline import Pipeline
 
-from vipredict.features import spec_names
-from vipredict.features.functional import FEATURES, FunctionalFeatures, refuse_comparators
+from vipredict.features.functional import FEATURES, FunctionalFeatures
+from vipredict.features.spec import refuse_comparators, spec_names
 from vipredict.schema import COMPARATOR_SCORES, FUNCTIONAL_SCORES, SchemaError
 
 
@@ -65,6 +65,7 @@ def test_works_inside_pipeline(annotations: pd.DataFrame) -> None:
     assert list(pipe.fit_transform(annotations).columns) == spec_names(FEATURES)
 
 
+@pytest.mark.e2e  # the real ClinGen 2019 set (seconds to read)
 @pytest.mark.parametrize(
     ("column", "low", "high"),
     [("sift_score", 0.19, 0.24), ("polyphen2_score", 0.17, 0.22), ("cadd_phred", 0.0, 0.02)],

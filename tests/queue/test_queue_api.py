@@ -1,33 +1,58 @@
-"""The queue endpoints' logic in-process (bad ids, bad decisions, limits) and the write guard."""
+"""The queue endpoints' logic in-process (bad ids, bad decisions, limits) and the write guard.
+
+Queues are built from the SYNTHETIC tiny home's variants; the service objects are the
+real ones (:class:`QueueService` over :class:`PredictionService`), without BentoML.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
+import sqlalchemy as sa
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from vipredict.queue.api import QueueService
+from vipredict.config import Limits, Settings
+from vipredict.model.scorer import Scorer
 from vipredict.queue.genes import GeneContext
-from vipredict.queue.store import QueueStore
-from vipredict.serving import Limits, PredictionService, SecurityMiddleware
+from vipredict.queue.ranking import ITEM_COLUMNS
+from vipredict.queue.store import DECISION_COLUMNS, QUEUES, QueueStore
+from vipredict.service.predictor import PredictionService
+from vipredict.service.queue import QueueService
+from vipredict.service.security import SecurityMiddleware
 from vipredict.variants import parse_variant_key
 
 VCF_HEADER = "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
 
 
 @pytest.fixture(scope="module")
-def prediction(trained_home) -> PredictionService:
-    return PredictionService.load(trained_home, precompute=False, limits=Limits(max_variants=50))
+def prediction(scorer: Scorer) -> PredictionService:
+    """The synthetic home's scorer behind a service limited to 50 variants a request.
+
+    The queue reads only the scorer and the limits of the prediction service, so the
+    session's scorer is reused (no model card, no cache warm-up).
+    """
+    return PredictionService(scorer, card={}, limits=Limits(max_variants=50))
 
 
 @pytest.fixture
 def queues(prediction: PredictionService, tmp_path: Path) -> QueueService:
     return QueueService(prediction, QueueStore(f"sqlite:///{tmp_path / 'q.db'}"), GeneContext())
+
+
+@pytest.fixture(scope="module")
+def refused(
+    prediction: PredictionService, sample_keys: list[str], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[QueueService, str]:
+    """One synthetic queue shared by the refusal tests: a refusal never writes anything."""
+    db = tmp_path_factory.mktemp("refusals") / "q.db"
+    service = QueueService(prediction, QueueStore(f"sqlite:///{db}"), GeneContext())
+    return service, _created(service, sample_keys[:3])["id"]
 
 
 def _body(payload: dict) -> bytes:
@@ -41,28 +66,33 @@ def _created(queues: QueueService, keys: list[str]) -> dict:
 
 
 def test_create_ranks_and_stores_every_variant(queues: QueueService, sample_keys: list[str]):
+    """Synthetic keys: every input becomes an item, failures ranked after the scored ones."""
     created = _created(queues, [*sample_keys[:20], "GRCh37:1:1:A:AT"])
     assert created["n_items"] == 21 and created["name"] == "api"
     errors = {i["input"]: i["error"] for i in created["items"]}
     assert errors["GRCh37:1:1:A:AT"] == "not_snv"
     failed = [bool(i["error"]) for i in created["items"]]
     assert failed == sorted(failed)  # scored items first, every failure after them
+    assert list(created["items"][0]) == list(ITEM_COLUMNS)
     shown = json.loads(queues.show(created["id"]).body)
     assert [i["variant"] for i in shown["items"]] == [i["variant"] for i in created["items"]]
+    assert list(shown["items"][0]) == [*ITEM_COLUMNS, *DECISION_COLUMNS]
     assert all(i["decision"] is None for i in shown["items"])
 
 
-def test_create_from_vcf_text(queues: QueueService, ranked):
+def test_create_from_vcf_text(queues: QueueService, ranked: pd.DataFrame):
+    """A synthetic variant as VCF text (chr prefix, a second ALT that is not in the store)."""
     v = parse_variant_key(ranked.loc[ranked["error"] == "", "variant"].iloc[3])
     vcf = VCF_HEADER + f"chr{v.chrom}\t{v.pos}\t.\t{v.ref}\t{v.alt},A\t.\t.\t.\n"
     answer = queues.create(_body({"vcf": vcf, "by": "evidence"}))
     assert answer.status == 200, answer.body
     items = json.loads(answer.body)["items"]
     assert {i["variant"] for i in items if not i["error"]} == {v.key}
-    assert items[0]["reason"].startswith("#1 by evidence: ")
+    assert len(items) == 2 and items[0]["reason"].startswith("#1 by evidence: ")
 
 
 def test_decision_is_acknowledged_and_shown(queues: QueueService, sample_keys: list[str]):
+    """Synthetic queue: a decision is acknowledged with its time and shown with its item."""
     created = _created(queues, sample_keys[:5])
     answer = queues.decide(
         created["id"],
@@ -90,23 +120,31 @@ def test_decision_is_acknowledged_and_shown(queues: QueueService, sample_keys: l
     ],
 )
 def test_bad_decisions_get_named_refusals(
-    queues: QueueService, sample_keys: list[str], payload: dict, status: int, reason: str
+    refused: tuple[QueueService, str],
+    sample_keys: list[str],
+    payload: dict,
+    status: int,
+    reason: str,
 ):
-    created = _created(queues, sample_keys[:3])
-    answer = queues.decide(created["id"], _body({"variant": sample_keys[0], **payload}))
+    """Synthetic queue: each bad decision is refused with its status and reason, unwritten."""
+    queues, queue_id = refused
+    answer = queues.decide(queue_id, _body({"variant": sample_keys[0], **payload}))
     assert (answer.status, json.loads(answer.body)["reason"]) == (status, reason)
+    assert queues.store.history(queue_id).empty
 
 
 @pytest.mark.parametrize("raw", [b"not json", b"[1, 2]", b""])
-def test_unreadable_decision_bodies(queues: QueueService, sample_keys: list[str], raw: bytes):
-    created = _created(queues, sample_keys[:3])
-    answer = queues.decide(created["id"], raw)
+def test_unreadable_decision_bodies(refused: tuple[QueueService, str], raw: bytes):
+    queues, queue_id = refused
+    answer = queues.decide(queue_id, raw)
     assert answer.status == 422
     assert json.loads(answer.body)["reason"] in ("invalid_request", "invalid_decision")
+    assert queues.store.history(queue_id).empty
 
 
 @pytest.mark.parametrize("queue_id", ["x", "0" * 32, "../../etc/passwd"])
-def test_bad_queue_ids_are_404(queues: QueueService, queue_id: str):
+def test_bad_queue_ids_are_404(refused: tuple[QueueService, str], queue_id: str):
+    queues, _ = refused
     for answer in (
         queues.show(queue_id),
         queues.decide(
@@ -129,19 +167,26 @@ def test_bad_queue_ids_are_404(queues: QueueService, queue_id: str):
         ({"vcf": "##reference=hg18\n1\t5\t.\tA\tG\n", "build": "hg18"}, 422, "unknown_build"),
     ],
 )
-def test_bad_queue_requests(queues: QueueService, payload: dict, status: int, reason: str):
+def test_bad_queue_requests(
+    refused: tuple[QueueService, str], payload: dict, status: int, reason: str
+):
+    queues, _ = refused
     answer = queues.create(_body(payload))
     assert (answer.status, json.loads(answer.body)["reason"]) == (status, reason)
+    with queues.store.engine.connect() as connection:  # still only the shared queue
+        assert connection.execute(sa.select(sa.func.count()).select_from(QUEUES)).scalar() == 1
 
 
 @pytest.mark.parametrize(("offset", "limit"), [("-1", "5"), ("0", "lots")])
-def test_bad_pages(queues: QueueService, sample_keys: list[str], offset: str, limit: str):
-    created = _created(queues, sample_keys[:3])
-    answer = queues.show(created["id"], offset, limit)
+def test_bad_pages(refused: tuple[QueueService, str], offset: str, limit: str):
+    queues, queue_id = refused
+    answer = queues.show(queue_id, offset, limit)
     assert (answer.status, json.loads(answer.body)["reason"]) == (422, "invalid_page")
 
 
-def _guarded(keys: frozenset[str]) -> TestClient:
+def _guarded(keys: frozenset[str], limits: Limits | None = None) -> TestClient:
+    """A stub app behind the real middleware, its keys and limits read from the settings."""
+
     async def ok(request):
         return PlainTextResponse("ok")
 
@@ -151,7 +196,10 @@ def _guarded(keys: frozenset[str]) -> TestClient:
         Route("/queue/{q}/decisions", ok, methods=["POST"]),
         Route("/predict", ok, methods=["POST"]),
     ]
-    return TestClient(SecurityMiddleware(Starlette(routes=routes), keys=keys))
+    settings = Settings(
+        home=Path("/nonexistent"), data_mirror=None, api_keys=keys, limits=limits or Limits()
+    )
+    return TestClient(SecurityMiddleware(Starlette(routes=routes), settings=settings))
 
 
 def test_writes_are_refused_without_configured_keys():
@@ -174,3 +222,11 @@ def test_writes_need_a_valid_key_when_keys_are_set():
     assert (
         client.post("/queue/abc/decisions", json={}, headers={"X-API-Key": "k1"}).status_code == 200
     )
+
+
+def test_oversized_queue_bodies_are_refused_before_the_queue_sees_them():
+    client = _guarded(frozenset({"k1"}), Limits(max_bytes=100))
+    response = client.post("/queue", content=b"x" * 101, headers={"X-API-Key": "k1"})
+    assert response.status_code == 413
+    assert "VIPREDICT_MAX_BYTES=100" in response.json()["error"]
+    assert client.post("/queue", content=b"x" * 100, headers={"X-API-Key": "k1"}).status_code == 200

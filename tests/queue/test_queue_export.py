@@ -1,4 +1,5 @@
-"""Exports: CSV/TSV keep every item and its decision; the VCF is read back by pysam."""
+"""Exports of a SYNTHETIC queue (tiny home): CSV/TSV keep every item and its decision; the VCF
+is read back by pysam (and bcftools when installed), its text percent-encoded."""
 
 from __future__ import annotations
 
@@ -13,12 +14,14 @@ import pysam
 import pytest
 
 from vipredict.queue.export import EXPORT_COLUMNS, ExportError, encode_info, write_export
-from vipredict.queue.store import Decision, QueueRecord, QueueStore
+from vipredict.queue.ranking import ITEM_COLUMNS
+from vipredict.queue.store import DECISION_COLUMNS, Decision, QueueRecord, QueueStore
 from vipredict.variants import CANONICAL_CONTIGS
 
 
 @pytest.fixture
 def decided(store: QueueStore, ranked: pd.DataFrame) -> tuple[QueueRecord, str]:
+    """The synthetic queue stored, one item rejected with a note full of reserved characters."""
     queue_id = store.save(
         ranked, name="export test; v1", ordering="settle", filters={}, source="test", models={}
     )
@@ -33,11 +36,13 @@ def test_tables_keep_every_item_with_its_decision(decided, tmp_path: Path, fmt: 
     output = tmp_path / f"queue.{fmt}"
     assert write_export(record, fmt, output) == len(record.items)
     table = pd.read_csv(output, sep="," if fmt == "csv" else "\t", dtype=str, keep_default_na=False)
-    assert list(table.columns) == list(EXPORT_COLUMNS)
+    assert list(table.columns) == list(EXPORT_COLUMNS) == [*ITEM_COLUMNS, *DECISION_COLUMNS]
     assert table["rank"].astype(int).tolist() == record.items["rank"].tolist()
     row = table.set_index("variant").loc[key]
     assert (row["decision"], row["curator"]) == ("reject", "cur-9")
     assert row["note"] == "seen; in 3 = families, ok"
+    scored = table[table["error"] == ""]
+    assert set(scored["BA1"]) >= {"met", "not_met"} and (scored["model"] == "vipredict-noaf").all()
 
 
 def test_a_note_across_lines_is_still_one_row(store: QueueStore, ranked: pd.DataFrame, tmp_path):
@@ -57,7 +62,7 @@ def test_vcf_is_valid_sorted_and_carries_rank_reason_and_decision(decided, tmp_p
     assert write_export(record, "vcf", output) == len(keyed)
     with pysam.VariantFile(str(output)) as vcf:
         records = list(vcf)
-        assert "VIPQ_REASON" in vcf.header.info and "VIP_EVIDENCE" in vcf.header.info
+        assert {"VIPQ_REASON", "VIP_EVIDENCE", "VIP_SCORE", "VIP_POST"} <= set(vcf.header.info)
     assert len(records) == len(keyed)
     positions = [(r.chrom, r.pos) for r in records]
     assert positions == sorted(positions, key=lambda p: (CANONICAL_CONTIGS.index(p[0]), p[1]))
@@ -66,6 +71,8 @@ def test_vcf_is_valid_sorted_and_carries_rank_reason_and_decision(decided, tmp_p
     for variant, rec in by_key.items():
         assert rec.info["VIPQ_RANK"] == expected.loc[variant, "rank"]
         assert unquote(rec.info["VIPQ_REASON"]) == expected.loc[variant, "reason"]
+        assert rec.info["VIP_EVIDENCE"] == (expected.loc[variant, "evidence"],)  # Number=A
+    assert ";" in expected.loc[key, "reason"]  # the reason needed its encoding
     assert by_key[key].info["VIPQ_DECISION"] == "reject"
     assert unquote(by_key[key].info["VIPQ_NOTE"]) == "seen; in 3 = families, ok"
 

@@ -1,7 +1,9 @@
-"""The queue store: round trip, decisions and their history, named refusals, durability pragmas.
+"""The queue store: round trip, decisions and their history, named refusals, durability pragmas,
+and the upgrade of a database made before the items carried every result column.
 
-Set ``VIPREDICT_TEST_QUEUE_URL`` (e.g. ``postgresql+psycopg://...``) to run the
-same tests against PostgreSQL as well; SQLite always runs.
+The queues stored here are SYNTHETIC (the tiny home's made-up variants). Set
+``VIPREDICT_TEST_QUEUE_URL`` (e.g. ``postgresql+psycopg://...``) to run the same
+tests against PostgreSQL as well; SQLite always runs.
 """
 
 from __future__ import annotations
@@ -15,8 +17,16 @@ import pytest
 import sqlalchemy as sa
 
 from vipredict.config import Settings
-from vipredict.queue.ranking import QueueInputError
-from vipredict.queue.store import Decision, QueueNotFoundError, QueueStore
+from vipredict.queue.ranking import ITEM_COLUMNS, QueueInputError
+from vipredict.queue.store import (
+    DECISION_TABLE,
+    QUEUES,
+    Decision,
+    QueueNotFoundError,
+    QueueStore,
+    _item_column,
+    add_missing_item_columns,
+)
 
 BACKENDS = ["sqlite"] + (["external"] if os.environ.get("VIPREDICT_TEST_QUEUE_URL") else [])
 
@@ -43,7 +53,27 @@ def _first_key(ranked: pd.DataFrame) -> str:
     return str(ranked.loc[ranked["error"] == "", "variant"].iloc[0])
 
 
+def _texts(values: pd.Series) -> list[str | None]:
+    """Text values with every kind of missing (None, NaN, pd.NA) as None."""
+    return [None if pd.isna(v) else str(v) for v in values]
+
+
+#: Result columns the items gained (text); each must come back exactly as stored.
+NEW_TEXT_COLUMNS = (
+    "BA1",
+    "BS1",
+    "PM2_Supporting",
+    "next_level",
+    "priority_model",
+    "model",
+    "model_version",
+    "run_id",
+    "error_detail",
+)
+
+
 def test_round_trip_keeps_rank_values_and_missing(any_store: QueueStore, ranked: pd.DataFrame):
+    """Synthetic queue: ranks, reasons, numbers, NULLs and every result column come back."""
     queue_id = _save(any_store, ranked)
     record = any_store.load(queue_id)
     assert record.meta["n_items"] == len(ranked) and record.meta["filters"] == {"genes": []}
@@ -58,11 +88,15 @@ def test_round_trip_keeps_rank_values_and_missing(any_store: QueueStore, ranked:
             else (stored == pytest.approx(original))
         )
     assert items["acmg_sf"].tolist() == ranked["acmg_sf"].tolist()
+    for column in NEW_TEXT_COLUMNS:
+        assert _texts(items[column]) == _texts(ranked[column]), column
+    assert set(items["BA1"]) >= {"met", "not_met", "unknown"}
     page = any_store.load(queue_id, offset=3, limit=5)
     assert page.items["rank"].tolist() == [4, 5, 6, 7, 8]
 
 
 def test_latest_decision_wins_and_history_is_kept(any_store: QueueStore, ranked: pd.DataFrame):
+    """Synthetic queue: decisions are appended; the newest is the item's, all stay in history."""
     queue_id = _save(any_store, ranked)
     key = _first_key(ranked)
     first = any_store.decide(queue_id, Decision.create(key, "defer", "cur-1", "ask lab"))
@@ -84,9 +118,11 @@ def test_unknown_queue_is_named(any_store: QueueStore, queue_id: str):
 
 
 def test_decision_on_a_variant_outside_the_queue_is_refused(any_store: QueueStore, ranked):
+    """Synthetic queue: a key that is no item of it (GRCh37:1:1:A:G is one, unscored) is refused."""
     queue_id = _save(any_store, ranked)
+    assert "GRCh37:1:2:A:G" not in set(ranked["variant"])
     with pytest.raises(QueueNotFoundError) as caught:
-        any_store.decide(queue_id, Decision.create("GRCh37:1:1:A:G", "accept", "cur"))
+        any_store.decide(queue_id, Decision.create("GRCh37:1:2:A:G", "accept", "cur"))
     assert caught.value.reason == "unknown_variant"
     assert any_store.history(queue_id).empty
 
@@ -122,3 +158,102 @@ def test_settings_choose_the_database(tmp_path: Path):
     assert Settings(home=tmp_path, data_mirror=None).queue_url == f"sqlite:///{tmp_path}/queue.db"
     url = "postgresql+psycopg://curator@db.example/queue"
     assert Settings(home=tmp_path, data_mirror=None, queue_url_override=url).queue_url == url
+
+
+#: ``queue_items`` columns of the version before the items carried every result column.
+OLD_ITEM_COLUMNS = (
+    "rank",
+    "input",
+    "variant",
+    "gene",
+    "score",
+    "posterior",
+    "likelihood_ratio",
+    "evidence",
+    "points",
+    "next_level",
+    "next_level_distance",
+    "priority_score",
+    "agreement",
+    "frequency_evidence",
+    "frequency_points",
+    "max_af",
+    "af_band",
+    "groups_observed",
+    "acmg_sf",
+    "gene_validity",
+    "settle",
+    "uncertainty",
+    "reason",
+    "error",
+)
+
+
+def _old_database(url: str, ranked: pd.DataFrame) -> str:
+    """A queue.db laid out as the earlier version made it, holding one queue; its id."""
+    metadata = sa.MetaData()
+    QUEUES.to_metadata(metadata)
+    DECISION_TABLE.to_metadata(metadata)
+    sa.Table(
+        "queue_items",
+        metadata,
+        sa.Column("queue_id", sa.String(32), sa.ForeignKey("queues.id"), primary_key=True),
+        *(_item_column(name) for name in OLD_ITEM_COLUMNS),
+    )
+    engine = sa.create_engine(url)
+    metadata.create_all(engine)
+    queue_id = "a" * 32
+    with engine.begin() as connection:
+        connection.execute(
+            sa.insert(metadata.tables["queues"]),
+            {
+                "id": queue_id,
+                "name": "old",
+                "created_at": "2024-01-01T00:00:00+00:00",
+                "ordering": "settle",
+                "filters": "{}",
+                "source": "old version",
+                "models": "{}",
+                "n_items": len(ranked),
+            },
+        )
+    old_items = ranked[list(OLD_ITEM_COLUMNS)].assign(queue_id=queue_id)
+    old_items.to_sql("queue_items", engine, if_exists="append", index=False)
+    engine.dispose()
+    return queue_id
+
+
+def test_an_old_database_gains_the_new_item_columns(tmp_path: Path, ranked: pd.DataFrame):
+    """Synthetic queues: a queue.db of the old layout opens, keeps its queue, stores new ones."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old_id = _old_database(url, ranked)
+    added = set(ITEM_COLUMNS) - set(OLD_ITEM_COLUMNS)
+    assert added == set(NEW_TEXT_COLUMNS) - {"next_level"}
+
+    store = QueueStore(url)  # opening upgrades the table
+    present = {c["name"] for c in sa.inspect(store.engine).get_columns("queue_items")}
+    assert present >= set(ITEM_COLUMNS)
+    assert add_missing_item_columns(store.engine) == []  # a second opening changes nothing
+
+    old = store.load(old_id).items
+    assert old["rank"].tolist() == ranked["rank"].tolist()
+    assert old["reason"].tolist() == ranked["reason"].tolist()
+    assert old[sorted(added)].isna().all().all()  # NULL where the old version wrote nothing
+    assert _texts(old["next_level"]) == _texts(ranked["next_level"])
+
+    new_id = _save(store, ranked)
+    new = store.load(new_id).items
+    for column in NEW_TEXT_COLUMNS:
+        assert _texts(new[column]) == _texts(ranked[column]), column
+    key = _first_key(ranked)
+    store.decide(old_id, Decision.create(key, "accept", "cur-old"))
+    assert store.load(old_id).items.set_index("variant").loc[key, "decision"] == "accept"
+
+
+def test_a_foreign_queue_items_table_is_refused(tmp_path: Path):
+    """A ``queue_items`` table without the queue's key columns is not silently patched."""
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'other.db'}")
+    with engine.begin() as connection:
+        connection.execute(sa.text("CREATE TABLE queue_items (id INTEGER PRIMARY KEY)"))
+    with pytest.raises(RuntimeError, match="rank"):
+        add_missing_item_columns(engine)

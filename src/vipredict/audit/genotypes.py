@@ -17,9 +17,9 @@ import pysam
 
 from vipredict.audit.metrics import bootstrap
 from vipredict.audit.sets import split_of
-from vipredict.readers._common import keyed_alleles, readable_vcf
-from vipredict.scoring import Scorer
-from vipredict.sources import get_source, resolve
+from vipredict.io.readers._common import keyed_alleles, readable_vcf
+from vipredict.io.sources import get_source, resolve
+from vipredict.model.scorer import Scorer
 
 UNLABELLED = "unknown"
 #: Sample-sheet column spellings: phase 3 panel, then the IGSR sample table.
@@ -50,6 +50,14 @@ def read_super_populations(name: str) -> pd.Series:
     if sample is None or superpop is None:
         raise ValueError(f"{name}: no sample / super-population columns in {list(sheet.columns)}")
     return sheet.drop_duplicates(sample).set_index(sample)[superpop]
+
+
+def allele_keys(source: GenotypeSource) -> list[str]:
+    """Keys of every ALT allele of a genotype VCF (no genotype is parsed)."""
+    build = get_source(source.vcf).build
+    with readable_vcf(resolve(source.vcf)) as usable, pysam.VariantFile(str(usable)) as vcf:
+        vcf.subset_samples([])
+        return [key for record in vcf for _, key in keyed_alleles(record, build)]
 
 
 def carriers(source: GenotypeSource, wanted: set[str]) -> tuple[list[str], pd.DataFrame]:
@@ -177,11 +185,12 @@ def healthy_view(
     sources: tuple[GenotypeSource, ...] = GENOTYPE_SOURCES,
 ) -> HealthyView:
     """PP3 per person by super-population over the genotyped variants the store holds."""
-    assert scorer.store is not None
-    wanted = set(scorer.store.table["variant"].astype(str))
+    store = scorer.store
+    assert store is not None
     people, variants = [], []
     for source in sources:
         superpop = read_super_populations(source.samples)
+        wanted = set(store.lookup(allele_keys(source), ["variant"])["variant"].astype(str))
         _, carried = carriers(source, wanted)
         table = _variant_table(scorer, source, carried, superpop)
         variants.append(table)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vipredict.calibration import posterior_from_lr
+from vipredict.acmg import posterior_from_lr
 
 MIN_N = 30
 MIN_PER_CLASS = 5

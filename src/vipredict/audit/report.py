@@ -25,7 +25,7 @@ from matplotlib.ticker import MaxNLocator
 from vipredict.audit.metrics import METRICS, MIN_N, MIN_PER_CLASS
 from vipredict.audit.result import REPORT_FILE, AuditResult
 from vipredict.audit.sets import SPLIT_TEXT
-from vipredict.tracking import dump_json, json_safe
+from vipredict.io.files import dump_json, json_safe
 
 FOREST_GROUPINGS = ("all", "grpmax_group", "af_band")
 FOREST_PANELS = {

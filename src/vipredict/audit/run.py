@@ -1,7 +1,7 @@
 """``vipredict audit``: score every labelled set, group it by ancestry and AF, measure, report.
 
 The evidence comes from the registered ``vipredict-noaf`` champion through
-:func:`vipredict.scoring.load_scorer` (the same path as ``predict`` and the
+:func:`vipredict.model.scorer.load_scorer` (the same path as ``predict`` and the
 service), so the audit judges exactly the evidence a user would receive.
 """
 
@@ -33,8 +33,8 @@ from vipredict.audit.sets import (
     load_set,
 )
 from vipredict.config import Settings, get_settings
-from vipredict.scoring import Scorer, load_scorer
-from vipredict.tracking import setup_mlflow
+from vipredict.model.registry import setup_mlflow
+from vipredict.model.scorer import Scorer, load_scorer
 
 Progress = Callable[[str], None]
 ARTIFACT_PATH = "audit"

@@ -23,9 +23,9 @@ from pathlib import Path
 import pandas as pd
 
 from vipredict.features.frequency import FrequencyFeatures, dataset_prefix, frequency_specs
-from vipredict.featurestore import FeatureStore
-from vipredict.readers.clinvar import read_clinvar_source
-from vipredict.readers.popfreq import read_popfreq_source, read_popfreq_vcf
+from vipredict.io.readers.clinvar import read_clinvar_source
+from vipredict.io.readers.popfreq import read_popfreq_source, read_popfreq_vcf
+from vipredict.store.partitioned import Store, labelled_rows
 
 SPLITS = {"clingen_2019": "train_2019", "clingen_2020": "holdout_2020"}
 OTHER_SPLIT = "other"
@@ -115,17 +115,17 @@ def _with_split(rows: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _clingen(store: FeatureStore) -> pd.DataFrame:
+def _clingen(store: Store) -> pd.DataFrame:
     """Labelled ClinGen 2019 and 2020 rows of the store, with their split."""
-    table = store.table
-    return _with_split(table[table["dataset"].isin(list(SPLITS)) & table["label"].notna()])
+    years = [dataset.removeprefix("clingen_") for dataset in SPLITS]
+    return _with_split(pd.concat([labelled_rows(store, year) for year in years]))
 
 
 def _counts(n_set: int, n_features: int, n_labelled: int) -> dict[str, int]:
     return {"in_set": n_set, "with_features": n_features, "labelled": n_labelled}
 
 
-def clingen_rows(store: FeatureStore, spec: LabelledSetSpec) -> AuditRows:
+def clingen_rows(store: Store, spec: LabelledSetSpec) -> AuditRows:
     """ClinGen rows of the store, with the store's own frequency columns of ``spec.dataset``."""
     rows = _clingen(store)
     freq = rows[frequency_columns(spec.dataset)].reset_index(drop=True)
@@ -152,7 +152,7 @@ def frequency_frame(
 
 
 def rows_from_long(
-    store: FeatureStore, spec: LabelledSetSpec, long: pd.DataFrame, labels: pd.Series
+    store: Store, spec: LabelledSetSpec, long: pd.DataFrame, labels: pd.Series
 ) -> AuditRows:
     """Variants of a long population table (and of its label file) that the store can judge."""
     keys = list(dict.fromkeys([*long["variant"].astype(str), *labels.index.astype(str)]))
@@ -164,7 +164,7 @@ def rows_from_long(
     return AuditRows(spec, rows, freq, _counts(len(keys), len(found), len(rows)))
 
 
-def load_set(store: FeatureStore, spec: LabelledSetSpec) -> AuditRows:
+def load_set(store: Store, spec: LabelledSetSpec) -> AuditRows:
     """One declared set, read through the manifest (checksums verified)."""
     if spec.frequency_source is None:
         return clingen_rows(store, spec)
@@ -172,7 +172,7 @@ def load_set(store: FeatureStore, spec: LabelledSetSpec) -> AuditRows:
     return rows_from_long(store, spec, long, _labels_of(spec.label_source))
 
 
-def clingen_with_frequency_vcf(store: FeatureStore, path: Path, build: str) -> AuditRows:
+def clingen_with_frequency_vcf(store: Store, path: Path, build: str) -> AuditRows:
     """The ClinGen rows against a user's gnomAD/ExAC sites VCF (e.g. full gnomAD).
 
     Variants absent from the VCF are ``unknown``: a subset VCF says nothing about

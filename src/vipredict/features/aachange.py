@@ -23,7 +23,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from vipredict.features import FeatureSpec, SchemaTransformer
+from vipredict.features.base import SchemaTransformer
+from vipredict.features.spec import FeatureSpec
 
 FAMILY = "aachange"
 AMINO_ACIDS = "ARNDCQEGHILKMFPSTWYV"

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from vipredict.features import FeatureSpec, SchemaTransformer, count_missing
+from vipredict.features.base import SchemaTransformer, count_missing
+from vipredict.features.spec import FeatureSpec
 from vipredict.schema import CONSERVATION_SCORES
 
 FAMILY = "conservation"

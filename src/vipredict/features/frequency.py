@@ -1,6 +1,6 @@
 """Population-frequency family: allele frequency by genetic-ancestry group.
 
-Input is the LONG table written by :mod:`vipredict.readers.popfreq` (one row per
+Input is the LONG table written by :mod:`vipredict.io.readers.popfreq` (one row per
 variant x dataset x group; columns ``variant, dataset, group, ac, an, hom``)
 plus the annotation table (``variant, gene, af_global``). Output is one wide row
 per annotation row.
@@ -30,7 +30,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import chi2
 
-from vipredict.features import FeatureSpec, SchemaTransformer
+from vipredict.features.base import SchemaTransformer
+from vipredict.features.spec import FeatureSpec
 from vipredict.schema import SchemaError, require_columns
 
 FAMILY = "frequency"
@@ -301,3 +302,42 @@ def frequency_source_versions(frequencies: pd.DataFrame | None, datasets: tuple[
             versions = sorted(rows["source_version"].dropna().astype(str).unique())
         parts.append(f"{dataset}={'|'.join(versions) or 'unknown'}")
     return ";".join(parts)
+
+
+def _labelled_max(frame: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, list[str | None]]:
+    """Row-wise max over ``columns`` (NaN when all missing) and its ``dataset:group`` label.
+
+    The label is None where the max is 0 (not observed anywhere): no group decided.
+    """
+    if not columns:
+        return np.full(len(frame), np.nan), [None] * len(frame)
+    values = frame[columns].to_numpy(dtype=float)
+    known = ~np.isnan(values).all(axis=1)
+    filled = np.where(np.isnan(values), -np.inf, values)
+    best = filled.argmax(axis=1)
+    top = np.where(known, filled[np.arange(len(frame)), best], np.nan)
+    labels = [c.rsplit("_", 1)[0].replace("_", ":", 1) for c in columns]
+    groups = [
+        labels[b] if ok and top[i] > 0 else None
+        for i, (b, ok) in enumerate(zip(best, known, strict=True))
+    ]
+    return top, groups
+
+
+def group_maxima(
+    features: pd.DataFrame, datasets: tuple[str, ...] = DEFAULT_DATASETS
+) -> tuple[np.ndarray, list[str | None], np.ndarray, list[str | None]]:
+    """Per row: group-max FAF95 and its group, and the largest group AF and its group.
+
+    The FAF95 maximum skips the bottlenecked groups (:data:`GRPMAX_EXCLUDED`), as
+    gnomAD's group-max does; the AF maximum takes every group, bottlenecked ones
+    included. Both span all ``datasets``. What BA1/BS1/PM2 make of them is
+    :func:`vipredict.acmg.frequency_criteria`'s.
+    """
+    prefixes = [dataset_prefix(d) for d in datasets]
+    eligible = [g for g in DEFAULT_GROUPS if g not in GRPMAX_EXCLUDED]
+    faf_cols = [c for p in prefixes for g in eligible if (c := f"{p}_{g}_faf95") in features]
+    af_cols = [c for p in prefixes for g in DEFAULT_GROUPS if (c := f"{p}_{g}_af") in features]
+    faf, faf_group = _labelled_max(features, faf_cols)
+    af, af_group = _labelled_max(features, af_cols)
+    return faf, faf_group, af, af_group

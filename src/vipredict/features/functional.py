@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from vipredict.features import FeatureSpec, SchemaTransformer, count_missing, spec_names
-from vipredict.schema import COMPARATOR_SCORES, FUNCTIONAL_SCORES, SchemaError
+from vipredict.features.base import SchemaTransformer, count_missing
+from vipredict.features.spec import FeatureSpec, refuse_comparators, spec_names
+from vipredict.schema import FUNCTIONAL_SCORES, SchemaError
 
 FAMILY = "functional"
 
@@ -83,13 +84,6 @@ FEATURES: tuple[FeatureSpec, ...] = (
 
 if set(spec_names(_SCORE_SPECS)) != set(FUNCTIONAL_SCORES):
     raise SchemaError("functional FEATURES drifted from schema.FUNCTIONAL_SCORES")
-
-
-def refuse_comparators(columns: list[str], what: str) -> None:
-    """Raise :class:`SchemaError` if a comparator score would become a feature."""
-    leaked = [c for c in columns if c in COMPARATOR_SCORES]
-    if leaked:
-        raise SchemaError(f"{what} would expose comparator score(s) {', '.join(leaked)}")
 
 
 refuse_comparators(spec_names(FEATURES), "functional FEATURES")

@@ -1,7 +1,7 @@
 """From a set of variants to a stored, ranked queue: the one path the CLI and the service share.
 
-Scoring is the existing path (``predict.predict_file`` / ``predict.score_records``
-through ``scoring.Scorer``); this module only adds the queue's facts, order and
+Scoring is the one path every command takes (:meth:`Scorer.score_inputs` /
+:meth:`Scorer.score_records`); this module only adds the queue's facts, order and
 reasons (``ranking``) and hands the result to the store.
 """
 
@@ -13,12 +13,11 @@ from typing import Any
 
 import pandas as pd
 
-from vipredict.predict import InputRecord, predict_file, score_records
+from vipredict.io.inputs import DEFAULT_BUILD, InputRecord, Inputs, read_inputs
+from vipredict.model.scorer import Scorer
 from vipredict.queue.genes import GeneContext
 from vipredict.queue.ranking import QueueFilters, describe, rank
 from vipredict.queue.store import QueueStore
-from vipredict.scoring import Scorer
-from vipredict.serving import DEFAULT_BS1_FAF
 
 
 @dataclass(frozen=True)
@@ -58,18 +57,22 @@ def rank_scored(
     scored: pd.DataFrame,
     spec: QueueSpec,
     genes: GeneContext,
-    bs1_faf: float = DEFAULT_BS1_FAF,
+    features: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Ranked queue items of scorer output; frequencies come from the feature store."""
+    """Ranked queue items of scorer output.
+
+    Frequencies come from ``features``, the rows the results were scored from
+    (:attr:`Scored.features`), else from the feature store.
+    """
     scored = unique_variants(scored)
-    keys = scored["variant"].dropna().astype(str)
-    features = (
-        scorer.store.lookup(dict.fromkeys(keys)).reset_index(drop=True)
-        if scorer.store is not None
-        else pd.DataFrame()
-    )
-    thresholds = scorer.evidence_model.calibration.thresholds
-    items = describe(scored, features, thresholds, genes, bs1_faf)
+    if features is None:
+        keys = [k for k in scored["variant"].fillna("").astype(str) if k]
+        features = (
+            scorer.store.lookup(list(dict.fromkeys(keys)))
+            if scorer.store is not None and keys
+            else pd.DataFrame()
+        )
+    items = describe(scored, features, genes, scorer.bs1_faf)
     return rank(items, spec.by, spec.filters, genes)
 
 
@@ -93,11 +96,11 @@ def queue_from_file(
     spec: QueueSpec,
     genes: GeneContext,
     fmt: str | None = None,
-    build: str = "GRCh37",
-    bs1_faf: float = DEFAULT_BS1_FAF,
+    build: str = DEFAULT_BUILD,
 ) -> tuple[str, pd.DataFrame]:
     """Score a VCF/VEP/dbNSFP/TSV file, rank it and store it: (queue id, items)."""
-    items = rank_scored(scorer, predict_file(scorer, path, fmt, build), spec, genes, bs1_faf)
+    scored = scorer.score(read_inputs(path, fmt, build))
+    items = rank_scored(scorer, scored.results, spec, genes, scored.features)
     return save_queue(store, scorer, items, spec, path.name), items
 
 
@@ -108,8 +111,8 @@ def queue_from_records(
     spec: QueueSpec,
     genes: GeneContext,
     source: str,
-    bs1_faf: float = DEFAULT_BS1_FAF,
 ) -> tuple[str, pd.DataFrame]:
     """Rank and store already-parsed records (what the service received): (queue id, items)."""
-    items = rank_scored(scorer, score_records(scorer, records), spec, genes, bs1_faf)
+    scored = scorer.score(Inputs(records))
+    items = rank_scored(scorer, scored.results, spec, genes, scored.features)
     return save_queue(store, scorer, items, spec, source), items

@@ -1,6 +1,6 @@
 """Measuring the queue: does its head hold variants whose evidence settles them correctly?
 
-On the 2020 ClinGen hold-out (the rows ``pipeline.run_evaluation`` compares on),
+On the 2020 ClinGen hold-out (the rows ``vipredict evaluate`` compares on),
 the queue is built with the label columns removed. Only afterwards are labels
 read, to count, among the first 100/500/1,000 items, the share with *decisive,
 correct* evidence: any PP3 level on a P/LP variant or any BP4 level on a B/LB
@@ -18,29 +18,34 @@ Three queues face each other on the same rows:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import mlflow
 import numpy as np
 import pandas as pd
 
-from vipredict.calibration import assign_evidence, evidence_points
+from vipredict.acmg import assign_evidence, evidence_points
 from vipredict.config import Settings, get_settings
-from vipredict.evaluation import comparable_rows, published_thresholds, thresholds_of
-from vipredict.pipeline import git_commit, holdout_table
+from vipredict.model.evaluation import (
+    comparable_rows,
+    holdout_table,
+    published_thresholds,
+    thresholds_of,
+)
+from vipredict.model.registry import git_commit, setup_mlflow
+from vipredict.model.scorer import Scorer, load_scorer
+from vipredict.model.training import TrainingConfig
+from vipredict.progress import Progress, quiet
 from vipredict.queue.build import models_of
 from vipredict.queue.genes import GeneContext, load_gene_context
 from vipredict.queue.ranking import ORDERINGS, QueueFilters, describe, rank
 from vipredict.schema import LABEL_COLUMNS
-from vipredict.scoring import Scorer, finalise, load_scorer
-from vipredict.tracking import setup_mlflow
-from vipredict.training import TrainingConfig
+from vipredict.store.partitioned import Store
 
 TOP_K = (100, 500, 1000)
 N_SHUFFLES = 100
 SEED = 2020
-Progress = Callable[[str], None]
 DEFINITIONS = {
     "decisive_correct": "any PP3 level (>= +1 point) on a P/LP variant, or any BP4 level "
     "(<= -1 point) on a B/LB variant",
@@ -64,20 +69,17 @@ def head_share(correct_in_order: np.ndarray, k: int) -> float:
     return float(correct_in_order[:k].mean())
 
 
-def holdout_rows(settings: Settings) -> tuple[pd.DataFrame, str]:
+def holdout_rows(store: Store) -> tuple[pd.DataFrame, str]:
     """The hold-out rows every comparator scores: the rows of ``vipredict evaluate``."""
     test = TrainingConfig.from_toml().test_dataset
-    holdout = holdout_table(test, settings)
+    holdout = holdout_table(test, store)
     return holdout[comparable_rows(holdout)].reset_index(drop=True), f"clingen_{test}"
 
 
 def hidden_items(scorer: Scorer, rows: pd.DataFrame, genes: GeneContext) -> pd.DataFrame:
     """Unranked queue items of ``rows``, scored and described without any label column."""
     hidden = rows.drop(columns=[c for c in LABEL_COLUMNS if c in rows.columns])
-    scored = scorer.score_features(hidden).reset_index(drop=True)
-    scored["input"] = scored["variant"]
-    thresholds = scorer.evidence_model.calibration.thresholds
-    return describe(finalise(scored), hidden, thresholds, genes)
+    return describe(scorer.results_of(hidden), hidden, genes, scorer.bs1_faf)
 
 
 def revel_queue(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -111,7 +113,7 @@ def _table(correct: dict[str, np.ndarray], random: np.ndarray, shuffles: int, se
 
 def evaluate_queue(
     settings: Settings | None = None,
-    progress: Progress = lambda _: None,
+    progress: Progress = quiet,
     shuffles: int = N_SHUFFLES,
     seed: int = SEED,
 ) -> dict[str, Any]:
@@ -119,7 +121,8 @@ def evaluate_queue(
     settings = settings or get_settings()
     scorer = load_scorer(settings)
     genes = load_gene_context(settings)
-    rows, dataset = holdout_rows(settings)
+    assert scorer.store is not None  # load_scorer attaches the store
+    rows, dataset = holdout_rows(scorer.store)
     labels = rows.set_index("variant")["label"].astype(int)
     progress(f"{dataset}: queue of {len(rows):,} hold-out variants built with labels hidden")
     items = hidden_items(scorer, rows, genes)  # scored once; only the order differs

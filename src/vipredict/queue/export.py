@@ -13,15 +13,13 @@ from typing import Any
 
 import pandas as pd
 
-from vipredict.predict import VIP_INFO_HEADERS
+from vipredict.io.vcf import VIP_RESULT_HEADERS, number_text
 from vipredict.queue.ranking import ITEM_COLUMNS
 from vipredict.queue.store import DECISION_COLUMNS, QueueRecord
 from vipredict.variants import CANONICAL_CONTIGS, split_keys
 
 FORMATS = ("csv", "tsv", "vcf")
 EXPORT_COLUMNS = (*ITEM_COLUMNS, *DECISION_COLUMNS)
-#: VIP_SCORE, VIP_POST, VIP_EVIDENCE exactly as the service declares them.
-_SHARED_INFO = tuple(h for h in VIP_INFO_HEADERS if "ID=VIP_ERR" not in h)
 QUEUE_INFO = (
     ("VIPQ_RANK", "1", "Integer", "rank in the vipredict curation queue (1 = review first)"),
     ("VIPQ_GENE", "1", "String", "gene symbol"),
@@ -79,7 +77,7 @@ def _info(item: dict[str, Any]) -> str:
         ("VIPQ_SETTLE", "settle"),
     ):
         if present(value):
-            fields.append(f"{key}={float(item[value]):.6g}")
+            fields.append(f"{key}={number_text(float(item[value]))}")
     fields.append(f"VIP_EVIDENCE={item['evidence']}")
     fields.append(f"VIPQ_POINTS={int(item['points'])}")
     for key, value in (
@@ -123,7 +121,7 @@ def vcf_text(record: QueueRecord) -> str:
         f"##vipredict_queue=<ID={meta['id']},Ordering={meta['ordering']},"
         f'Created="{meta["created_at"]}",Name="{encode_info(str(meta["name"]))}">',
         *(f"##contig=<ID={c}>" for c in CANONICAL_CONTIGS if c in set(parts["chrom"])),
-        *_SHARED_INFO,
+        *VIP_RESULT_HEADERS,
         *(f'##INFO=<ID={i},Number={n},Type={t},Description="{d}">' for i, n, t, d in QUEUE_INFO),
         "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO",
     ]

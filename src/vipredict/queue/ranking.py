@@ -30,30 +30,29 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vipredict.calibration import EVIDENCE_CODES, NO_EVIDENCE, next_level
+from vipredict.acmg import (
+    EVIDENCE_CODES,
+    FREQUENCY_POINTS,
+    NO_EVIDENCE,
+    PM2_AF,
+    met_frequency_criteria,
+)
+from vipredict.config import DEFAULT_BS1_FAF
 from vipredict.features.frequency import DEFAULT_DATASETS, DEFAULT_GROUPS, dataset_prefix
+from vipredict.model.scorer import RESULT_COLUMNS, frequency_evidence
 from vipredict.queue.genes import GeneContext
-from vipredict.scoring import RESULT_COLUMNS
-from vipredict.serving import DEFAULT_BS1_FAF, PM2_AF, frequency_evidence
 
 ORDERINGS = ("settle", "posterior", "uncertainty", "evidence")
 #: Frequency bands on the largest AF of any ancestry group (gnomAD/ExAC), else the global AF.
 AF_BANDS = ("absent", "ultra_rare", "rare", "low_frequency", "common", "unknown")
 _BAND_EDGES = ((PM2_AF, "ultra_rare"), (0.01, "rare"), (0.05, "low_frequency"))
 EVIDENCE_FILTERS = (*EVIDENCE_CODES, "PP3", "BP4", NO_EVIDENCE)
-#: Bayesian points of the frequency criteria (BA1 is stand-alone; -8 ranks it like Very Strong).
-FREQUENCY_POINTS = {"BA1": -8, "BS1": -4, "PM2_Supporting": 1}
 _NUMERIC = ("score", "posterior", "likelihood_ratio", "priority_score")
 ACMG_WEIGHT = 0.25
 VALIDITY_WEIGHT = 0.25
 
-#: The scorer's answer up to the evidence points, then what the queue adds.
-ITEM_COLUMNS = (
-    "rank",
-    *RESULT_COLUMNS[: RESULT_COLUMNS.index("points") + 1],
-    "next_level",
-    "next_level_distance",
-    "priority_score",
+#: What the queue adds to the scorer's answer, in output order (after it).
+QUEUE_COLUMNS = (
     "agreement",
     "frequency_evidence",
     "frequency_points",
@@ -65,8 +64,9 @@ ITEM_COLUMNS = (
     "settle",
     "uncertainty",
     "reason",
-    "error",
 )
+#: A queue item: its rank, the scorer's answer (:data:`RESULT_COLUMNS`), the queue's facts.
+ITEM_COLUMNS = ("rank", *RESULT_COLUMNS, *QUEUE_COLUMNS)
 
 
 class QueueInputError(ValueError):
@@ -187,13 +187,7 @@ def _frequency_facts(aligned: pd.DataFrame, bs1_faf: float) -> pd.DataFrame:
     )
     rows = []
     for i, crit in enumerate(criteria):
-        met = [
-            name
-            for name, key in (("BA1", "BA1"), ("BS1", "BS1"), ("PM2_Supporting", "PM2"))
-            if crit[key]["met"]
-        ]
-        if "BA1" in met:
-            met = ["BA1"]  # stand-alone: BS1 adds nothing to it
+        met = met_frequency_criteria(crit)
         max_af = crit["PM2"]["faf"]
         max_af = global_af[i] if max_af is None else max_af
         rows.append(
@@ -207,20 +201,6 @@ def _frequency_facts(aligned: pd.DataFrame, bs1_faf: float) -> pd.DataFrame:
     return pd.DataFrame(
         rows, columns=["frequency_evidence", "frequency_points", "max_af", "af_band"]
     )
-
-
-def _next_levels(scored: pd.DataFrame, thresholds: Mapping[str, float | None]) -> pd.DataFrame:
-    """Next stronger evidence code and its score distance, for rows that can get evidence."""
-    codes, distances = [], []
-    for score, error in zip(scored["score"], scored["error"].fillna(""), strict=True):
-        if error or pd.isna(score):
-            codes.append(None)
-            distances.append(np.nan)
-            continue
-        code, distance = next_level(float(score), thresholds)
-        codes.append(code)
-        distances.append(np.nan if distance is None else distance)
-    return pd.DataFrame({"next_level": codes, "next_level_distance": distances})
 
 
 def agreement(evidence: pd.Series, priority: pd.Series, posterior: pd.Series) -> np.ndarray:
@@ -243,14 +223,14 @@ def binary_entropy(p: np.ndarray) -> np.ndarray:
 def describe(
     scored: pd.DataFrame,
     features: pd.DataFrame,
-    thresholds: Mapping[str, float | None],
     genes: GeneContext,
     bs1_faf: float = DEFAULT_BS1_FAF,
 ) -> pd.DataFrame:
     """Every fact the queue orders, filters and explains by: one row per scored row, unranked.
 
-    ``scored`` holds the scorer's result columns (``scoring.RESULT_COLUMNS``);
-    ``features`` the feature-store rows of those variants (frequency columns).
+    ``scored`` holds the scorer's result columns
+    (:data:`~vipredict.model.scorer.RESULT_COLUMNS`); ``features`` the feature-store
+    rows of those variants (frequency columns).
     """
     base = scored.reset_index(drop=True)
     for column in _NUMERIC:  # finalised frames hold pd.NA in object columns for failed rows
@@ -258,9 +238,7 @@ def describe(
     keyed = base["variant"].fillna("").astype(str) != ""
     base["variant"] = base["variant"].astype(object).where(keyed, None)
     aligned = _aligned(features, base["variant"])
-    items = pd.concat(
-        [base, _frequency_facts(aligned, bs1_faf), _next_levels(base, thresholds)], axis=1
-    )
+    items = pd.concat([base, _frequency_facts(aligned, bs1_faf)], axis=1)
     items["groups_observed"] = groups_observed(aligned)
     items["agreement"] = agreement(items["evidence"], items["priority_score"], items["posterior"])
     gene = items["gene"].astype(object).where(items["gene"].notna(), None)

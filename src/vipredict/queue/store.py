@@ -9,6 +9,10 @@ survives a ``kill -9`` of the service (or of the machine) right after the answer
 Decisions are append-only: a curator changing their mind adds a row, and the
 latest row per variant is the item's current decision, so the history stays
 auditable.
+
+Opening a database made by an earlier version adds the item columns its
+``queue_items`` table lacks (:func:`add_missing_item_columns`; NULL in the old
+rows), so queues stored before the items grew stay readable.
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ _FLOAT_ITEMS = frozenset(
 )
 _INT_ITEMS = frozenset(("rank", "points", "frequency_points"))
 _BOOL_ITEMS = frozenset(("acmg_sf",))
-_TEXT_ITEMS = frozenset(("input", "reason"))
+_TEXT_ITEMS = frozenset(("input", "reason", "error_detail"))
 
 
 def _item_column(name: str) -> sa.Column:
@@ -103,6 +107,35 @@ DECISION_TABLE = sa.Table(
     sa.Index("ix_queue_decisions_item", "queue_id", "variant"),
 )
 DECISION_COLUMNS = ("decision", "curator", "note", "decided_at")
+
+
+def add_missing_item_columns(engine: Engine) -> list[str]:
+    """Add the :data:`ITEM_COLUMNS` an existing ``queue_items`` table lacks; their names.
+
+    A queue.db from before the items carried every scorer column still has the
+    old column set, and ``create_all`` leaves an existing table alone. Each
+    missing column is added as nullable (``ALTER TABLE ... ADD COLUMN``, the same
+    on SQLite and PostgreSQL), so old items read back with NULL there.
+    """
+    inspector = sa.inspect(engine)
+    if not inspector.has_table(ITEMS.name):
+        return []
+    present = {column["name"] for column in inspector.get_columns(ITEMS.name)}
+    missing = [ITEMS.c[name] for name in ITEM_COLUMNS if name not in present]
+    required = [column.name for column in missing if not column.nullable]
+    if required:
+        raise RuntimeError(f"{ITEMS.name} lacks its key columns {required}: not a queue table")
+    quote = engine.dialect.identifier_preparer
+    with engine.begin() as connection:
+        for column in missing:
+            kind = column.type.compile(dialect=engine.dialect)
+            connection.execute(
+                sa.text(
+                    f"ALTER TABLE {quote.format_table(ITEMS)} "
+                    f"ADD COLUMN {quote.format_column(column)} {kind}"
+                )
+            )
+    return [column.name for column in missing]
 
 
 class QueueNotFoundError(LookupError):
@@ -201,11 +234,12 @@ class Decision:
 
 
 class QueueStore:
-    """Queues, items and decisions in one database (created on first use)."""
+    """Queues, items and decisions in one database (created on first use, upgraded on open)."""
 
     def __init__(self, url: str) -> None:
         self.engine = make_engine(url)
         METADATA.create_all(self.engine)
+        add_missing_item_columns(self.engine)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> QueueStore:

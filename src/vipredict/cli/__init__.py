@@ -1,0 +1,291 @@
+"""``vipredict``: the command-line entry points, thin wrappers over the library."""
+
+# Library modules are imported inside each command, so that `vipredict --help` and the
+# light commands start without loading the model stack.
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from vipredict.cli.queue import queue_app
+from vipredict.config import configure_runtime_env
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+app.add_typer(queue_app, name="queue")
+console = Console(stderr=True)
+_START = time.monotonic()
+
+
+def progress(message: str) -> None:
+    console.log(f"[bold cyan]{time.monotonic() - _START:7.1f}s[/] {message}")
+
+
+_DASK_HELP = "run on Dask (VIPREDICT_DASK_SCHEDULER, else a LocalCluster on loopback)"
+_SCHEDULER_HELP = "Dask scheduler address, e.g. tcp://host:8786 (implies --dask)"
+
+
+@app.command()
+def features(
+    dask: Annotated[bool, typer.Option("--dask", help=_DASK_HELP)] = False,
+    scheduler: Annotated[str | None, typer.Option(help=_SCHEDULER_HELP)] = None,
+) -> None:
+    """Build the feature table (parquet) from the mirrored public data."""
+    from vipredict.store.build import build_store
+
+    settings = configure_runtime_env()
+    if dask or scheduler:
+        from vipredict.jobs.dask import build_store_on_dask, dask_client, with_scheduler
+
+        settings = with_scheduler(settings, scheduler)
+        with dask_client(settings) as client:
+            table = build_store_on_dask(client, settings, progress)
+    else:
+        table = build_store(settings, progress)
+    console.print(f"{len(table):,} variants x {table.shape[1]} columns -> {settings.store_dir}")
+
+
+@app.command()
+def train(
+    config: Annotated[
+        Path | None,
+        typer.Option(help="training configuration (TOML) [default: training/default.toml]"),
+    ] = None,
+    from_run: Annotated[str | None, typer.Option(help="repeat an earlier run from its id")] = None,
+    if_missing: Annotated[bool, typer.Option(help="skip if both champions are registered")] = False,
+    n_bootstrap: Annotated[int | None, typer.Option(help="override calibration bootstraps")] = None,
+    dask: Annotated[bool, typer.Option("--dask", help=_DASK_HELP)] = False,
+    scheduler: Annotated[str | None, typer.Option(help=_SCHEDULER_HELP)] = None,
+) -> None:
+    """Features, both models, calibration and registration, tracked in MLflow."""
+    from vipredict.jobs.train import run_training
+    from vipredict.model.registry import champions_exist, training_config_of_run
+    from vipredict.model.training import TrainingConfig
+
+    settings = configure_runtime_env()
+    if if_missing and champions_exist(settings):
+        console.print("champion models already registered: skipping training")
+        return
+    cfg = (
+        TrainingConfig.from_dict(training_config_of_run(from_run, settings))
+        if from_run
+        else TrainingConfig.from_toml(config)
+    )
+    if n_bootstrap is not None:
+        cfg = TrainingConfig.from_dict({**cfg.to_dict(), "n_bootstrap": n_bootstrap})
+    if dask or scheduler:
+        from vipredict.jobs.dask import with_scheduler
+
+        cfg = TrainingConfig.from_dict({**cfg.to_dict(), "backend": "dask"})
+        settings = with_scheduler(settings, scheduler)
+    outcome = run_training(cfg, settings, progress)
+    table = Table(title="registered champions")
+    for column in ("model", "version", "run id", "OOF AUROC (gene-grouped)"):
+        table.add_column(column)
+    for name, run_id in outcome.run_ids.items():
+        table.add_row(name, outcome.versions[name], run_id, f"{outcome.oof_auroc[name]:.3f}")
+    Console().print(table)
+    Console().print_json(json.dumps({"thresholds": outcome.thresholds}))
+
+
+@app.command()
+def calibrate(
+    labelled: Annotated[Path, typer.Option(help="TSV: score<TAB>label(1/0), no header")],
+    output: Annotated[Path, typer.Option(help="thresholds JSON to write")],
+    unlabelled: Annotated[Path | None, typer.Option(help="one column of unlabelled scores")] = None,
+    reverse: Annotated[bool, typer.Option(help="lower scores mean pathogenic")] = False,
+    n_bootstrap: Annotated[int, typer.Option(help="bootstraps")] = 10_000,
+) -> None:
+    """ClinGen local-posterior calibration of any predictor's scores."""
+    from vipredict.jobs.calibrate import calibrate_files
+
+    result = calibrate_files(labelled, unlabelled, reverse, output, n_bootstrap=n_bootstrap)
+    Console().print_json(json.dumps({"thresholds": result.thresholds}))
+
+
+@app.command()
+def evaluate(
+    output: Annotated[Path, typer.Option(help="evaluation JSON to write")] = Path(
+        "evaluation.json"
+    ),
+    cards: Annotated[Path | None, typer.Option(help="write model cards into this folder")] = None,
+) -> None:
+    """Score the champions and the comparators on the 2020 hold-out."""
+    from vipredict.config import ModelRole, feature_set_of
+    from vipredict.io.files import dump_json
+    from vipredict.jobs.evaluate import run_evaluation
+    from vipredict.model.cards import evaluation_table, model_card
+
+    settings = configure_runtime_env()
+    report = run_evaluation(settings, progress)
+    dump_json(report, output)
+    Console().print(evaluation_table(report))
+    console.print(f"written {output}")
+    if cards is not None:
+        cards.mkdir(parents=True, exist_ok=True)
+        for role in ModelRole:
+            name = report["models"][feature_set_of(role)]["model"]["name"]
+            (cards / f"{name}.md").write_text(model_card(report, role))
+        console.print(f"model cards written to {cards}")
+
+
+@app.command()
+def audit(
+    output: Annotated[
+        Path | None, typer.Option(help="report folder [default: $VIPREDICT_HOME/reports/audit]")
+    ] = None,
+    n_bootstrap: Annotated[int, typer.Option(help="bootstrap resamples per group")] = 1000,
+    seed: Annotated[int, typer.Option(help="seed of the bootstrap")] = 0,
+    frequency_vcf: Annotated[
+        Path | None, typer.Option(help="also audit ClinGen against this gnomAD/ExAC sites VCF")
+    ] = None,
+    frequency_build: Annotated[str, typer.Option(help="build of --frequency-vcf")] = "GRCh37",
+) -> None:
+    """Ancestry-stratified audit of PP3/BP4: report.html, TSVs, metrics.json, logged to MLflow."""
+    from vipredict.audit.run import run_audit
+
+    if frequency_vcf is not None and not frequency_vcf.is_file():
+        raise typer.BadParameter(f"{frequency_vcf} does not exist", param_hint="--frequency-vcf")
+    settings = configure_runtime_env()
+    result, folder = run_audit(
+        output,
+        settings,
+        n_bootstrap,
+        seed,
+        progress,
+        frequency_vcf=frequency_vcf,
+        frequency_build=frequency_build,
+    )
+    console.print(
+        f"{len(result.groups):,} groups audited for {result.model['name']} "
+        f"v{result.model['version']}; report -> {folder / 'report.html'} "
+        f"(also under audit/ in MLflow run {result.model['run_id']})"
+    )
+
+
+@app.command()
+def predict(
+    input_path: Annotated[
+        Path, typer.Argument(metavar="INPUT", help="VCF, VEP tab, dbNSFP or TSV")
+    ],
+    output: Annotated[Path, typer.Option(help="TSV to write")],
+    format: Annotated[
+        str | None, typer.Option(help="vcf|vep|dbnsfp|tsv (detected if omitted)")
+    ] = None,
+    build: Annotated[str, typer.Option(help="assembly when the input does not say")] = "GRCh37",
+) -> None:
+    """Per-variant score, posterior and PP3/BP4 evidence; bad records get a named error."""
+    from vipredict.jobs.predict import predict_file, write_predictions
+    from vipredict.model.scorer import load_scorer
+
+    if not input_path.is_file():
+        raise typer.BadParameter(f"{input_path} does not exist", param_hint="INPUT")
+    configure_runtime_env()
+    scorer = load_scorer()
+    with console.status(f"scoring {input_path.name}"):
+        results = predict_file(scorer, input_path, format, build)
+    write_predictions(results, output)
+    errors = results["error"].fillna("").ne("").sum()
+    console.print(f"{len(results):,} variants, {errors:,} with errors -> {output}")
+
+
+@app.command()
+def annotate(
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="VCF (plain/gzip/bgzip)")],
+    output: Annotated[Path, typer.Option(help="annotated VCF (.vcf.gz is bgzipped)")],
+    score: Annotated[bool, typer.Option(help="add VIP_SCORE/POST/EVIDENCE (champion)")] = True,
+    columns: Annotated[str | None, typer.Option(help="features, comma-separated")] = None,
+    store: Annotated[Path | None, typer.Option(help="partitioned store directory")] = None,
+    build: Annotated[str, typer.Option(help="assembly when the header does not say")] = "GRCh37",
+    index: Annotated[bool, typer.Option(help="write a tabix index beside OUTPUT")] = False,
+) -> None:
+    """Add store features (default: the evidence model's) and PP3/BP4 evidence to a VCF."""
+    from vipredict.jobs.annotate import annotate_vcf, index_vcf, join_threads
+    from vipredict.model.scorer import load_scorer
+    from vipredict.store.partitioned import Store
+
+    if not input_path.is_file():
+        raise typer.BadParameter(f"{input_path} does not exist", param_hint="INPUT")
+    settings = configure_runtime_env()
+    threads = join_threads()
+    table = Store(store, threads) if store else Store.open(settings, threads)
+    scorer = load_scorer(settings, with_priority=False, with_store=False) if score else None
+    chosen = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
+    report = annotate_vcf(input_path, output, table, scorer, chosen, build)
+    errors = ", ".join(f"{code} {n:,}" for code, n in report.errors.most_common()) or "none"
+    console.print(
+        f"{report.records:,} records ({report.alleles:,} alleles, {report.in_store:,} in the "
+        f"store) -> {output}; errors: {errors}"
+    )
+    if index:
+        try:
+            index_vcf(output)
+        except OSError as error:  # htslib refuses unsorted input; the annotated file stays
+            console.print(f"not indexed ({error}): tabix needs a coordinate-sorted VCF")
+            raise typer.Exit(1) from error
+
+
+@app.command("add-dbnsfp")
+def add_dbnsfp(
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="dbNSFP TSV (plain/gzip)")],
+    build: Annotated[str, typer.Option(help="assembly of the coordinates to key on")] = "GRCh37",
+    store: Annotated[Path | None, typer.Option(help="partitioned store directory")] = None,
+    chunk_rows: Annotated[int, typer.Option(help="rows per chunk (bounds memory)")] = 100_000,
+    dataset: Annotated[
+        str | None,
+        typer.Option(
+            help="dataset name of the rows (default: the file name); see unlabelled_dataset"
+        ),
+    ] = None,
+) -> None:
+    """Stream a dbNSFP file of any size into the partitioned feature store."""
+    from vipredict.progress import byte_progress
+    from vipredict.store.ingest import stream_dbnsfp
+
+    if not input_path.is_file():
+        raise typer.BadParameter(f"{input_path} does not exist", param_hint="INPUT")
+    settings = configure_runtime_env()
+    root = store or settings.store_dir
+    with byte_progress(input_path.stat().st_size, f"streaming {input_path.name}") as advance:
+        report = stream_dbnsfp(
+            input_path, root, build, dataset=dataset, chunk_rows=chunk_rows, progress=advance
+        )
+    console.print(
+        f"{report.rows_read:,} rows read, {report.written:,} variants added to {root} "
+        f"({report.already_stored:,} already stored; dropped: {report.dropped or 'none'})"
+    )
+
+
+@app.command()
+def serve(
+    port: Annotated[int, typer.Option(help="port on localhost")] = 3000,
+    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+) -> None:
+    """Start the BentoML prediction service on localhost."""
+    from vipredict.model.registry import ModelNotReadyError
+    from vipredict.service.bento import EXIT_NOT_READY, SERVICE_REF
+    from vipredict.service.predictor import preflight
+
+    settings = configure_runtime_env()
+    try:
+        preflight(settings)
+    except ModelNotReadyError as error:
+        console.print(f"[red]vipredict service refuses to start[/]: {error}")
+        raise typer.Exit(EXIT_NOT_READY) from error
+    command = [sys.executable, "-m", "bentoml", "serve", SERVICE_REF]
+    command += ["--host", host, "--port", str(port)]
+    console.print(f"serving on http://{host}:{port} (OpenAPI at /docs.json)")
+    raise typer.Exit(subprocess.call(command, env=os.environ.copy()))
+
+
+if __name__ == "__main__":
+    app()

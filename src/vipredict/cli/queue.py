@@ -1,0 +1,189 @@
+"""``vipredict queue ...``: thin commands over the queue library (registered in the CLI)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from vipredict.config import configure_runtime_env
+
+queue_app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Prioritised curation queue: build, show, decide, export, evaluate.",
+)
+console = Console(stderr=True)
+ListOption = list[str] | None
+
+
+def _split(values: ListOption) -> list[str]:
+    """Repeated options and comma-separated values alike: --gene BRCA1,BRCA2 --gene TP53."""
+    return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
+
+
+@contextmanager
+def _clear_errors() -> Iterator[None]:
+    """Library refusals become one readable line and exit status 1, not a traceback."""
+    from vipredict.queue.export import ExportError
+    from vipredict.queue.ranking import QueueInputError
+    from vipredict.queue.store import QueueNotFoundError
+
+    try:
+        yield
+    except (QueueInputError, QueueNotFoundError) as error:
+        console.print(f"[red]{error.reason}[/]: {error.message}")
+        raise typer.Exit(1) from error
+    except ExportError as error:
+        console.print(f"[red]export refused[/]: {error}")
+        raise typer.Exit(1) from error
+
+
+def _items_table(items: pd.DataFrame, title: str, limit: int) -> Table:
+    table = Table(title=title, show_lines=False)
+    columns = ["rank", "variant", "gene", "evidence", "decision", "reason"]
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in items.head(limit).to_dict("records"):
+        # Text cells: a key such as 13:32914839:A:G must not be read as markup or an emoji.
+        table.add_row(*(Text("" if pd.isna(row.get(c)) else str(row.get(c))) for c in columns))
+    return table
+
+
+@queue_app.command("build")
+def build_command(
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="VCF, VEP, dbNSFP or TSV")],
+    by: Annotated[str, typer.Option(help="settle|posterior|uncertainty|evidence")] = "settle",
+    gene: Annotated[
+        ListOption, typer.Option(help="keep these genes (repeat or comma-join)")
+    ] = None,
+    evidence: Annotated[
+        ListOption, typer.Option(help="keep these codes: PP3_Strong, BP4, none, ...")
+    ] = None,
+    group: Annotated[
+        ListOption, typer.Option(help="keep variants observed in these groups: afr, nfe, ...")
+    ] = None,
+    af_band: Annotated[
+        ListOption, typer.Option(help="absent|ultra_rare|rare|low_frequency|common|unknown")
+    ] = None,
+    name: Annotated[str, typer.Option(help="a name for people (default: the file name)")] = "",
+    format: Annotated[str | None, typer.Option(help="vcf|vep|dbnsfp|tsv (detected)")] = None,
+    assembly: Annotated[str, typer.Option("--build", help="assembly if the input does not say")] = (
+        "GRCh37"
+    ),
+    show: Annotated[int, typer.Option(help="items to print")] = 20,
+) -> None:
+    """Score a file, rank it into a stored queue and print its head; prints the queue id."""
+    from vipredict.model.scorer import load_scorer
+    from vipredict.queue.build import QueueSpec, queue_from_file
+    from vipredict.queue.genes import load_gene_context
+    from vipredict.queue.ranking import QueueFilters
+    from vipredict.queue.store import QueueStore
+
+    if not input_path.is_file():
+        raise typer.BadParameter(f"{input_path} does not exist", param_hint="INPUT")
+    settings = configure_runtime_env()
+    with _clear_errors():
+        filters = QueueFilters.create(
+            _split(gene), _split(evidence), _split(group), _split(af_band)
+        )
+        spec = QueueSpec(by=by, filters=filters, name=name)
+        scorer = load_scorer(settings)
+        store = QueueStore.from_settings(settings)
+        with console.status(f"scoring and ranking {input_path.name}"):
+            queue_id, items = queue_from_file(
+                scorer,
+                store,
+                input_path,
+                spec,
+                load_gene_context(settings),
+                format,
+                assembly,
+            )
+    failed = int((items["error"].fillna("") != "").sum())
+    Console().print(_items_table(items, f"queue {queue_id} ({by})", show))
+    console.print(f"{len(items):,} items, {failed:,} not scored (named errors, ranked last)")
+    typer.echo(queue_id)
+
+
+@queue_app.command("show")
+def show_command(
+    queue_id: Annotated[str, typer.Argument(metavar="ID")],
+    limit: Annotated[int, typer.Option(help="items to print")] = 50,
+    offset: Annotated[int, typer.Option(help="items to skip")] = 0,
+) -> None:
+    """Print a queue's items in rank order with their current decisions."""
+    from vipredict.queue.store import QueueStore
+
+    settings = configure_runtime_env()
+    with _clear_errors():
+        record = QueueStore.from_settings(settings).load(queue_id, offset, limit)
+    meta = record.meta
+    title = f"{meta['name']} ({meta['ordering']}, {meta['n_items']:,} items, {meta['created_at']})"
+    Console().print(_items_table(record.items, title, limit))
+
+
+@queue_app.command("decide")
+def decide_command(
+    queue_id: Annotated[str, typer.Argument(metavar="ID")],
+    variant: Annotated[str, typer.Argument(metavar="VARIANT", help="build:chrom:pos:ref:alt")],
+    decision: Annotated[str, typer.Option(help="accept|reject|defer")],
+    curator: Annotated[str, typer.Option(help="curator id")],
+    note: Annotated[str, typer.Option(help="free-text note")] = "",
+) -> None:
+    """Record a curator decision on one queue item (kept with its time; history is kept)."""
+    from vipredict.queue.store import Decision, QueueStore
+
+    settings = configure_runtime_env()
+    with _clear_errors():
+        stored = QueueStore.from_settings(settings).decide(
+            queue_id, Decision.create(variant, decision, curator, note)
+        )
+    typer.echo(json.dumps(stored))
+
+
+@queue_app.command("export")
+def export_command(
+    queue_id: Annotated[str, typer.Argument(metavar="ID")],
+    format: Annotated[str, typer.Option(help="csv|tsv|vcf")],
+    output: Annotated[Path, typer.Option(help="file to write")],
+) -> None:
+    """Write the queue with its decisions as CSV, TSV or VCF."""
+    from vipredict.queue.export import write_export
+    from vipredict.queue.store import QueueStore
+
+    settings = configure_runtime_env()
+    with _clear_errors():
+        record = QueueStore.from_settings(settings).load(queue_id)
+        rows = write_export(record, format, output)
+    console.print(f"{rows:,} records -> {output}")
+
+
+@queue_app.command("evaluate")
+def evaluate_command(
+    output: Annotated[Path, typer.Option(help="queue evaluation JSON to write")] = Path(
+        "queue_evaluation.json"
+    ),
+) -> None:
+    """Hold-out 2020, labels hidden: share of decisive, correct evidence in the queue's head."""
+    from vipredict.io.files import dump_json
+    from vipredict.queue.evaluate import evaluate_queue
+
+    settings = configure_runtime_env()
+    report = evaluate_queue(settings, lambda message: console.log(message))
+    dump_json(report, output)
+    table = Table(title=f"decisive, correct evidence in the first k items ({report['dataset']})")
+    for column in ("k", "vipredict", "revel", "random"):
+        table.add_column(column, justify="right")
+    for k, shares in report["top_k"].items():
+        table.add_row(k, *(f"{shares[name]:.3f}" for name in ("vipredict", "revel", "random")))
+    Console().print(table)
+    console.print(f"written {output}")

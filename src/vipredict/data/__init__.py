@@ -1,0 +1,1 @@
+"""Declared data files shipped with vipredict: source manifest, published thresholds, ACMG SF."""

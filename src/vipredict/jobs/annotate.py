@@ -1,0 +1,431 @@
+"""``vipredict annotate``: store features and calibrated evidence added to a whole VCF.
+
+Built for exome- and genome-sized VCFs against a dbNSFP-sized store on one machine:
+
+* the VCF body is read in blocks by Arrow's CSV reader (one column: the line), so
+  memory is bounded by the block size, never by the file;
+* each block is split into fields and checked with vectorised Arrow kernels. Only
+  records that are not a plain SNV on a primary contig (indels, multi-allelic or
+  malformed lines) take the per-record path of
+  :func:`vipredict.io.inputs.vcf_records`, which names their error exactly as
+  every other entry point does;
+* the SNVs are joined to the store in DuckDB (one partition and one position range
+  per block: :class:`~vipredict.store.partitioned.Store`), scored through
+  :meth:`~vipredict.model.scorer.Scorer.score_features` (the code path of
+  ``predict`` and the service) and written by :class:`~vipredict.io.vcf.InfoWriter`,
+  the one writer of ``VIP_*`` fields (``POST /predict/vcf`` writes through it too);
+* the output is BGZF, tabix-ready, compressed by htslib's ``bgzip`` in its own
+  process when there is one, else by pysam in this one.
+
+Every record is written, in input order. A record the store does not hold keeps
+its line and gets ``VIP_ERR=no_features``; a REF that disagrees with the store
+gets ``ref_mismatch``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from vipredict.io.inputs import DEFAULT_BUILD, build_from_header, vcf_records
+from vipredict.io.vcf import (
+    BLOCK_BYTES,
+    FIELD_COUNT,
+    AlleleResults,
+    InfoWriter,
+    body_blocks,
+    pad_line,
+    read_header,
+    render_info,
+    split_fields,
+    text_bytes,
+    vcf_writer,
+)
+from vipredict.progress import byte_progress
+from vipredict.store.partitioned import INFO_COLUMN, QUERY_SCHEMA, Store
+from vipredict.variants import VariantError, normalise_chrom
+
+if TYPE_CHECKING:  # MLflow and the models load only when scoring is asked for
+    from vipredict.model.scorer import Scorer
+
+_BASES = pa.array(["A", "C", "G", "T"])
+#: A column handed to Arrow: an Arrow array, a NumPy array or a plain sequence.
+Column = pa.Array | np.ndarray | Sequence[object]
+
+
+@dataclass
+class AnnotationReport:
+    """Counts of one run: records and alleles written, found in the store, errors by code."""
+
+    records: int = 0
+    alleles: int = 0
+    in_store: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass
+class _Alleles:
+    """One row per ALT of a block, in record order: record, locus and error ("" if keyed)."""
+
+    record: np.ndarray
+    loci: pa.Table
+    error: np.ndarray
+
+    @classmethod
+    def combine(cls, parts: list[tuple[np.ndarray, np.ndarray, pa.Table, np.ndarray]]) -> _Alleles:
+        """Fast and slow alleles merged, sorted by record then ALT number."""
+        record = np.concatenate([p[0] for p in parts])
+        number = np.concatenate([p[1] for p in parts])
+        order = np.lexsort((number, record))
+        loci = pa.concat_tables([p[2] for p in parts]).take(pa.array(order))
+        error = np.concatenate([p[3] for p in parts])[order]
+        return cls(record[order], loci, error)
+
+
+@dataclass
+class _Lookup:
+    """Per allele: the store row it matched (-1 if none) and its results."""
+
+    found: pa.Table
+    matched: np.ndarray
+    results: AlleleResults
+
+
+def _canonical_contigs(chrom: pa.Array) -> pa.Array:
+    """Canonical contig per line (null when not a primary chromosome), one call per name."""
+    encoded = pc.dictionary_encode(chrom)
+    names = []
+    for name in encoded.dictionary.to_pylist():
+        try:
+            names.append(normalise_chrom(name))
+        except VariantError:
+            names.append(None)
+    return pc.take(pa.array(names, pa.string()), encoded.indices)
+
+
+def _locus_table(build: str, chrom: Column, pos: Column, ref: Column, alt: Column) -> pa.Table:
+    """Query rows (``QUERY_SCHEMA`` without ``row``) for one build."""
+    n = len(pos)
+    return pa.table(
+        {
+            "build": pa.array([build] * n, pa.string()) if n else pa.array([], pa.string()),
+            "chrom": pa.array(chrom, pa.string()),
+            "pos": pa.array(pos, pa.int64()),
+            "ref": pa.array(ref, pa.string()),
+            "alt": pa.array(alt, pa.string()),
+        }
+    )
+
+
+def _slow_alleles(line: str, build: str) -> list[tuple[tuple, str]]:
+    """(locus, error) per ALT of a line the fast path could not take, or [] for a comment."""
+    out = []
+    for record in vcf_records([line], build):
+        if record.key is None:
+            out.append(((build, "", 0, "", ""), record.error))
+            continue
+        build_, chrom, pos, ref, alt = record.key.split(":")
+        out.append(((build_, chrom, int(pos), ref, alt), ""))
+    return out
+
+
+class BlockAnnotator:
+    """Annotates blocks of VCF lines; holds the store, the scorer and the writer.
+
+    A block is parsed, looked up and scored whole (one DuckDB query per partition,
+    one model call), then turned into text in slices of ``slice_records``, which
+    bounds the memory the string kernels need.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        scorer: Scorer | None,
+        columns: Sequence[str],
+        build: str,
+        slice_records: int = 32_768,
+    ) -> None:
+        self.store = store
+        self.scorer = scorer
+        self.writer = InfoWriter(columns, scored=scorer is not None)
+        self.build = build
+        self.slice_records = slice_records
+        model_columns = list(scorer.evidence_model.feature_names) if scorer else []
+        #: The store's pre-rendered INFO text is used when it renders exactly these columns.
+        self.rendered = store.info_columns == self.writer.columns
+        shown = [INFO_COLUMN] if self.rendered else self.writer.columns
+        scoring = ["variant", "gene", *model_columns] if scorer else []
+        self.fetch = list(dict.fromkeys([*scoring, *shown]))
+        self.report = AnnotationReport()
+
+    # ---- parsing
+
+    def _alleles(self, lines: pa.Array, fields: list[pa.Array]) -> tuple[_Alleles, np.ndarray]:
+        """All ALTs of the block, and per record: -1 comment, 0 no ALT column, else ALT count."""
+        chrom, pos, ref, alt = (fields[i] for i in (0, 1, 3, 4))
+        contig = _canonical_contigs(chrom)
+        digits = pc.and_(pc.utf8_is_digit(pos), pc.less_equal(pc.utf8_length(pos), 10))
+        fast = pc.and_(
+            pc.and_(pc.is_in(ref, _BASES), pc.is_in(alt, _BASES)),
+            pc.and_(pc.not_equal(ref, alt), pc.and_(digits, pc.is_valid(contig))),
+        )
+        fast_np = fast.to_numpy(zero_copy_only=False)
+        position = pc.cast(pc.if_else(fast, pos, "0"), pa.int64()).to_numpy()
+        fast_np &= position >= 1
+        index = np.flatnonzero(fast_np)
+        picked = pa.array(index)
+        loci = _locus_table(
+            self.build,
+            pc.take(contig, picked),
+            position[index],
+            pc.take(ref, picked),
+            pc.take(alt, picked),
+        )
+        counts = np.ones(len(lines), dtype=np.int64)
+        parts = [(index, np.zeros(len(index), np.int64), loci, np.full(len(index), "", object))]
+        parts.append(self._slow(lines, np.flatnonzero(~fast_np), counts))
+        return _Alleles.combine(parts), counts
+
+    def _slow(
+        self, lines: pa.Array, index: np.ndarray, counts: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, pa.Table, np.ndarray]:
+        """Alleles of the lines the vectorised check did not pass, one record at a time."""
+        records, numbers, loci, errors = [], [], [], []
+        for i in index:
+            line = lines[int(i)].as_py()
+            found = _slow_alleles(line, self.build)
+            counts[i] = len(found) if found else -1
+            if found and len(line.split("\t", 5)) < 5:
+                counts[i] = 0
+            for k, (locus, error) in enumerate(found):
+                records.append(i)
+                numbers.append(k)
+                loci.append(locus)
+                errors.append(error)
+        columns = list(zip(*loci, strict=True)) if loci else [[]] * 5
+        return (
+            np.asarray(records, np.int64),
+            np.asarray(numbers, np.int64),
+            _locus_table(self.build, *columns[1:]),
+            np.asarray(errors, dtype=object),
+        )
+
+    # ---- store and scores
+
+    def _lookup(self, alleles: _Alleles) -> _Lookup:
+        """Store rows of the keyed alleles, the errors of the others, and the evidence."""
+        errors = alleles.error.copy()
+        keyed = np.flatnonzero(errors == "")
+        asked = (
+            alleles.loci.take(pa.array(keyed))
+            .append_column("row", pa.array(keyed, pa.int64()))
+            .select(QUERY_SCHEMA.names)
+        )
+        match = self.store.match(asked, self.fetch)
+        found = pa.Table.from_arrays(  # one chunk per column: gathers then need no merging
+            [column.combine_chunks() for column in match.found.columns],
+            names=match.found.column_names,
+        )
+        matched = np.full(len(errors), -1, dtype=np.int64)
+        matched[found["row"].to_numpy()] = np.arange(found.num_rows)
+        errors[keyed[matched[keyed] < 0]] = "no_features"
+        rows = match.refs["row"].to_numpy()
+        stored = match.refs["ref"].to_numpy(zero_copy_only=False)
+        asked_ref = pc.take(alleles.loci["ref"], pa.array(rows)).to_numpy(zero_copy_only=False)
+        errors[rows[stored != asked_ref]] = "ref_mismatch"
+        return _Lookup(found, matched, self._score(found, matched, errors))
+
+    def _score(self, found: pa.Table, matched: np.ndarray, errors: np.ndarray) -> AlleleResults:
+        """Evidence through :meth:`Scorer.score_features` (the predict/service code path)."""
+        n = len(errors)
+        results = AlleleResults(
+            np.full(n, np.nan), np.full(n, np.nan), np.full(n, ".", dtype=object), errors
+        )
+        hit = np.flatnonzero(matched >= 0)
+        if self.scorer is not None and len(hit):
+            scored = self.scorer.score_features(found.to_pandas())
+            order = matched[hit]
+            results.score[hit] = scored["score"].to_numpy(dtype=float)[order]
+            results.posterior[hit] = scored["posterior"].to_numpy(dtype=float)[order]
+            results.evidence[hit] = scored["evidence"].astype(str).to_numpy()[order]
+            results.error[hit] = scored["error"].astype(str).to_numpy()[order]
+        return results
+
+    # ---- text
+
+    def _feature_texts(self, lookup: _Lookup, lo: int, hi: int) -> pa.Array:
+        """Feature INFO text of each allele of ``[lo, hi)`` (null: not in the store)."""
+        matched = lookup.matched[lo:hi]
+        rows = pa.array(matched, mask=matched < 0)
+        if self.rendered:
+            return pc.take(lookup.found[INFO_COLUMN].chunk(0), rows)
+        return render_info({c: lookup.found[c] for c in self.writer.columns}, rows)
+
+    def __call__(self, lines: pa.Array) -> Iterator[pa.Array]:
+        """Annotated lines of one block, each ending in a newline, in input order (in slices)."""
+        tabs = pc.count_substring(lines, "\t").to_numpy()
+        short = np.flatnonzero(tabs < FIELD_COUNT - 1)
+        padded = lines
+        if len(short):
+            fixes = pa.array([pad_line(lines[int(i)].as_py()) for i in short], pa.string())
+            mask = np.zeros(len(lines), dtype=bool)
+            mask[short] = True
+            padded = pc.replace_with_mask(lines, pa.array(mask), fixes)
+        fields = split_fields(padded)
+        alleles, counts = self._alleles(lines, fields)
+        lookup = self._lookup(alleles)
+        self._count(counts, lookup)
+        results = lookup.results
+        for a in range(0, len(lines), self.slice_records):
+            b = min(a + self.slice_records, len(lines))
+            lo, hi = (int(i) for i in np.searchsorted(alleles.record, [a, b]))
+            part = AlleleResults(
+                results.score[lo:hi],
+                results.posterior[lo:hi],
+                results.evidence[lo:hi],
+                results.error[lo:hi],
+            )
+            texts = self.writer.allele_texts(self._feature_texts(lookup, lo, hi), part)
+            annotations = self.writer.record_annotations(
+                texts, alleles.record[lo:hi] - a, counts[a:b], part.error
+            )
+            yield self.writer.rebuild(lines[a:b], [f[a:b] for f in fields], annotations)
+
+    def _count(self, counts: np.ndarray, lookup: _Lookup) -> None:
+        errors = lookup.results.error
+        self.report.records += int((counts >= 0).sum())
+        self.report.alleles += len(errors)
+        self.report.in_store += int((lookup.matched >= 0).sum())
+        self.report.errors.update(errors[errors != ""].tolist())
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def join_threads() -> int:
+    """DuckDB threads for annotating: half the cores, the other half compress (``bgzip``)."""
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
+def default_columns(scorer: Scorer | None, store: Store) -> list[str]:
+    """Features written by default: those of the evidence model, as the store renders them."""
+    if scorer is not None:
+        return list(scorer.evidence_model.feature_names)
+    if store.info_columns:
+        return store.info_columns
+    raise KeyError(f"the store at {store.root} names no evidence features: give --columns")
+
+
+def _annotator(
+    store: Store, scorer: Scorer | None, columns: Sequence[str] | None, build: str
+) -> BlockAnnotator:
+    """A checked annotator: the store holds the model's features and every asked column."""
+    if scorer is not None:
+        from vipredict.model.scorer import require_store_columns
+
+        require_store_columns(scorer.evidence_model, store.columns)
+    chosen = list(columns) if columns is not None else default_columns(scorer, store)
+    unknown = [c for c in chosen if c not in store.info_headers]
+    if unknown:
+        raise KeyError(f"not features of the store: {', '.join(unknown)}")
+    return BlockAnnotator(store, scorer, chosen, build)
+
+
+def annotate_vcf(
+    input_path: Path,
+    output: Path,
+    store: Store,
+    scorer: Scorer | None = None,
+    columns: Sequence[str] | None = None,
+    build: str = DEFAULT_BUILD,
+    block_bytes: int = BLOCK_BYTES,
+    show_progress: bool = True,
+) -> AnnotationReport:
+    """Write ``input_path`` to ``output`` with store features and, given a scorer, evidence.
+
+    ``columns`` are store features (default: the evidence model's). The output is
+    written beside ``output`` and renamed into place when complete.
+    """
+    header, longest = read_header(input_path)
+    file_build = build_from_header([h for h in header if h.startswith("##")], build)
+    annotator = _annotator(store, scorer, columns, file_build)
+    partial = output.with_name(f".partial-{os.getpid()}-{output.name}")  # same suffix
+    output.parent.mkdir(parents=True, exist_ok=True)
+    head = ("\n".join(annotator.writer.header(header, store.info_headers)) + "\n").encode()
+    block = max(block_bytes, 64 * longest)
+    try:
+        while True:
+            try:
+                _write(input_path, partial, head, len(header), annotator, block, show_progress)
+                break
+            except pa.ArrowInvalid as error:  # a line longer than the block: start again
+                if "straddling" not in str(error) or block > 1 << 34:
+                    raise
+                block *= 16
+                annotator.report = AnnotationReport()
+        partial.replace(output)
+    finally:
+        partial.unlink(missing_ok=True)
+    return annotator.report
+
+
+def annotate_text(
+    text: str, store: Store, scorer: Scorer | None, build: str = DEFAULT_BUILD
+) -> str:
+    """A whole VCF held in memory (an upload), annotated like :func:`annotate_vcf` does a file.
+
+    Results only (no feature columns), as ``POST /predict/vcf`` answers. Lines are
+    split on ``\\n`` only, as every upload parser does.
+    """
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    header = []
+    for line in lines:
+        if not line.startswith("#"):
+            break
+        header.append(line.rstrip("\r"))
+    file_build = build_from_header([h for h in header if h.startswith("##")], build)
+    annotator = _annotator(store, scorer, [], file_build)
+    body = pa.array([line.rstrip("\r") for line in lines[len(header) :]], pa.string())
+    parts = ["\n".join(annotator.writer.header(header, {})) + "\n"]
+    if len(body):
+        parts += ["".join(text.to_pylist()) for text in annotator(body)]
+    return "".join(parts)
+
+
+def _write(
+    source: Path,
+    target: Path,
+    head: bytes,
+    skip: int,
+    annotator: BlockAnnotator,
+    block: int,
+    show_progress: bool,
+) -> None:
+    """Header, then the body block by block, with a progress bar over the input bytes."""
+    size = source.stat().st_size
+    with (
+        vcf_writer(target) as write,
+        byte_progress(size, f"annotating {source.name}", show_progress) as advance,
+    ):
+        write(head)
+        for lines, consumed in body_blocks(source, skip, block):
+            for text in annotator(lines):
+                write(text_bytes(text))
+            advance(consumed)
+
+
+def index_vcf(path: Path) -> Path:
+    """Tabix index of a bgzipped VCF (``.tbi`` beside it)."""
+    import pysam
+
+    return Path(pysam.tabix_index(str(path), preset="vcf", force=True, keep_original=True))

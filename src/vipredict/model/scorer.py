@@ -1,0 +1,382 @@
+"""From a variant to calibrated evidence: the one scorer every command and endpoint uses.
+
+``vipredict predict``, ``vipredict annotate``, the service, the queue and the audit
+all score through :class:`Scorer`, so a variant gets the same answer wherever it
+is asked. The answer is one row of :data:`RESULT_FIELDS`, declared here because
+this is the code that writes them; the CLI's TSV, the service's TSV and JSON and
+the queue's items take their columns from that declaration.
+
+Only the evidence model (no frequency features) speaks PP3/BP4. The priority
+model, when loaded, adds a ``priority_score`` for ordering curation queues; its
+output is labelled with its own name and never becomes evidence, so population
+frequency is not counted twice with BA1/BS1/PM2, which come from the ancestry
+frequencies themselves (:func:`vipredict.acmg.frequency_criteria`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from vipredict.acmg import (
+    FREQUENCY_CRITERIA,
+    NO_EVIDENCE,
+    assign_evidence,
+    evidence_points,
+    frequency_criteria,
+    likelihood_ratio_from_posterior,
+    next_levels,
+)
+from vipredict.config import DEFAULT_BS1_FAF, ModelRole, Settings, get_settings
+from vipredict.features.frequency import group_maxima
+from vipredict.features.table import build_feature_table
+from vipredict.io.inputs import InputRecord, Inputs
+from vipredict.model.calibration import local_posterior
+from vipredict.model.registry import (
+    LoadedModel,
+    ModelNotReadyError,
+    champion_version,
+    load_role,
+    registered_name,
+    setup_mlflow,
+)
+from vipredict.schema import CONSERVATION_SCORES, FUNCTIONAL_SCORES
+from vipredict.store.partitioned import Store, StoreMissingError, locus_queries
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ResultField:
+    """One column of a scored variant: its name, pandas dtype and meaning."""
+
+    name: str
+    dtype: str
+    description: str
+
+
+#: The answer for one requested variant, in output order.
+RESULT_FIELDS: tuple[ResultField, ...] = (
+    ResultField("input", "string", "the variant as it was given"),
+    ResultField("variant", "string", "canonical key build:chrom:pos:ref:alt (empty if none)"),
+    ResultField("gene", "string", "gene symbol"),
+    ResultField("score", "float64", "evidence model score (0-1)"),
+    ResultField("posterior", "float64", "local posterior probability at ClinGen's prior 0.0441"),
+    ResultField("likelihood_ratio", "float64", "likelihood ratio of that posterior"),
+    ResultField("evidence", "string", "calibrated PP3/BP4 code, or none"),
+    ResultField("points", "int64", "Tavtigian points of the evidence"),
+    ResultField("next_level", "string", "next stronger code the score is heading to"),
+    ResultField("next_level_distance", "float64", "score distance to that code"),
+    ResultField("BA1", "string", "met, not_met or unknown (group-max FAF95 > 5%)"),
+    ResultField("BS1", "string", "met, not_met or unknown (group-max FAF95 > BS1 threshold)"),
+    ResultField("PM2_Supporting", "string", "met, not_met or unknown (AF < 0.0001 everywhere)"),
+    ResultField("priority_score", "float64", "priority model score (orders work; not evidence)"),
+    ResultField("priority_model", "string", "priority model name/version"),
+    ResultField("model", "string", "evidence model name"),
+    ResultField("model_version", "string", "evidence model registered version"),
+    ResultField("run_id", "string", "MLflow run of the evidence model"),
+    ResultField("error", "string", "named per-variant error, empty when scored"),
+    ResultField("error_detail", "string", "what the error means for this variant"),
+)
+RESULT_COLUMNS: tuple[str, ...] = tuple(field.name for field in RESULT_FIELDS)
+_FLOAT_RESULTS = tuple(f.name for f in RESULT_FIELDS if f.dtype == "float64")
+_TEXT_RESULTS = tuple(f.name for f in RESULT_FIELDS if f.dtype == "string")
+
+#: Inputs the model cannot judge: no conservation and no functional score at all.
+_EVIDENCE_INPUTS = (*CONSERVATION_SCORES, *FUNCTIONAL_SCORES)
+#: Fewest per-tool scores for PP3/BP4: with conservation and the amino-acid change
+#: alone BP4 failed its LR on the 2020 hold-out, one missing tool at a time did not.
+MIN_FUNCTIONAL_SOURCES = 4
+ERROR_DETAILS = {
+    "no_features": "no conservation or functional score to judge",
+    "insufficient_annotation": f"fewer than {MIN_FUNCTIONAL_SOURCES} per-tool scores: "
+    "scored, but no evidence",
+}
+
+
+def has_enough_annotation(features: pd.DataFrame) -> np.ndarray:
+    """Whether each row carries enough per-tool scores for its evidence to be calibrated."""
+    present = features[[c for c in FUNCTIONAL_SCORES if c in features.columns]].notna().sum(axis=1)
+    return (present >= MIN_FUNCTIONAL_SOURCES).to_numpy()
+
+
+def finalise(rows: pd.DataFrame) -> pd.DataFrame:
+    """Every result column present and typed, errors with no evidence, in declared order."""
+    out = rows.copy()
+    for column in RESULT_COLUMNS:
+        if column not in out.columns:
+            out[column] = pd.NA
+    failed = out["error"].fillna("") != ""
+    out.loc[failed, "evidence"] = NO_EVIDENCE
+    out.loc[failed, "points"] = 0
+    out["points"] = pd.to_numeric(out["points"], errors="coerce").fillna(0).astype("int64")
+    for column in _FLOAT_RESULTS:
+        out[column] = pd.to_numeric(out[column], errors="coerce").astype("float64")
+    for column in ("error", "error_detail"):
+        out[column] = out[column].fillna("")
+    for column in _TEXT_RESULTS:
+        out[column] = out[column].astype("string")
+    return out[list(RESULT_COLUMNS)].reset_index(drop=True)
+
+
+def failed_rows(records: Sequence[InputRecord]) -> pd.DataFrame:
+    """Result rows of records that were never scored (their named errors)."""
+    return finalise(
+        pd.DataFrame(
+            {
+                "input": [r.label for r in records],
+                "variant": [r.key or "" for r in records],
+                "error": [r.error for r in records],
+                "error_detail": [r.detail for r in records],
+            }
+        )
+    )
+
+
+def frequency_evidence(features: pd.DataFrame, bs1_faf: float) -> list[dict[str, dict[str, Any]]]:
+    """BA1/BS1/PM2_Supporting per row from the ancestry frequency features."""
+    return frequency_criteria(*group_maxima(features), bs1_faf=bs1_faf)
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Results, one row per requested variant in order, and the feature rows behind them."""
+
+    results: pd.DataFrame
+    features: pd.DataFrame
+
+
+@dataclass
+class Scorer:
+    """The evidence champion, optionally the priority champion, and the store they read."""
+
+    evidence_model: LoadedModel
+    priority_model: LoadedModel | None = None
+    store: Store | None = None
+    bs1_faf: float = DEFAULT_BS1_FAF
+
+    def __post_init__(self) -> None:
+        if not self.evidence_model.emits_evidence:
+            raise ValueError(f"{self.evidence_model.name} may not emit PP3/BP4 evidence")
+
+    @property
+    def model_label(self) -> str:
+        return f"{self.evidence_model.name}/{self.evidence_model.version}"
+
+    @property
+    def thresholds(self) -> dict[str, float | None]:
+        return self.evidence_model.calibration.thresholds
+
+    # ---- from features
+
+    def evidence_for_scores(self, scores: np.ndarray) -> pd.DataFrame:
+        posterior = local_posterior(scores, self.evidence_model.calibration)
+        codes = assign_evidence(scores, self.thresholds)
+        return pd.DataFrame(
+            {
+                "score": scores,
+                "posterior": posterior,
+                "likelihood_ratio": likelihood_ratio_from_posterior(posterior),
+                "evidence": codes,
+                "points": evidence_points(codes),
+            }
+        )
+
+    def score_features(self, features: pd.DataFrame) -> pd.DataFrame:
+        """Evidence of rows that carry feature columns (index kept): the fast core.
+
+        Rows without any conservation or functional score get ``no_features``;
+        rows with too few per-tool scores are scored but get no evidence
+        (``insufficient_annotation``).
+        """
+        judged = (
+            features[[c for c in _EVIDENCE_INPUTS if c in features.columns]].notna().any(axis=1)
+        )
+        scores = self.evidence_model.predict(features)
+        out = self.evidence_for_scores(scores).set_index(features.index)
+        out["variant"] = features["variant"].to_numpy()
+        out["gene"] = features["gene"].astype("string").to_numpy()
+        out["model"] = self.evidence_model.name
+        out["model_version"] = self.evidence_model.version
+        out["run_id"] = self.evidence_model.run_id
+        if self.priority_model is not None and set(self.priority_model.feature_names) <= set(
+            features.columns
+        ):
+            out["priority_score"] = self.priority_model.predict(features)
+            out["priority_model"] = f"{self.priority_model.name}/{self.priority_model.version}"
+        else:
+            out["priority_score"] = np.nan
+            out["priority_model"] = ""
+        enough = has_enough_annotation(features)
+        thin = np.where(enough, "", "insufficient_annotation")
+        out["error"] = np.where(judged, thin, "no_features")
+        out.loc[~enough, "evidence"] = NO_EVIDENCE
+        out.loc[~enough, "points"] = 0
+        blank = ~judged
+        out.loc[blank, ["score", "posterior", "likelihood_ratio", "priority_score"]] = np.nan
+        out.loc[blank, "evidence"] = NO_EVIDENCE
+        out.loc[blank, "points"] = 0
+        out["error_detail"] = out["error"].map(ERROR_DETAILS).fillna("")
+        return out
+
+    def frequency_of(self, features: pd.DataFrame) -> list[dict[str, dict[str, Any]]]:
+        """BA1/BS1/PM2_Supporting of each row, at this scorer's BS1 threshold."""
+        return frequency_evidence(features, self.bs1_faf)
+
+    def results_of(
+        self, features: pd.DataFrame, criteria: list[dict[str, dict[str, Any]]] | None = None
+    ) -> pd.DataFrame:
+        """:data:`RESULT_COLUMNS` of feature rows (``input`` is the key), in row order.
+
+        ``criteria``: the rows' :meth:`frequency_of`, when the caller has it already.
+        """
+        scored = self.score_features(features).reset_index(drop=True)
+        scored["input"] = scored["variant"]
+        # A variant that gets no evidence (an error) is heading to no level either.
+        scores = scored["score"].to_numpy(dtype=float)
+        codes, distances = next_levels(
+            np.where(scored["error"] == "", scores, np.nan), self.thresholds
+        )
+        scored["next_level"] = codes
+        scored["next_level_distance"] = distances
+        criteria = self.frequency_of(features) if criteria is None else criteria
+        for column, key in FREQUENCY_CRITERIA:
+            scored[column] = [c[key]["status"] for c in criteria]
+        return finalise(scored)
+
+    # ---- from keys and records
+
+    def _store(self) -> Store:
+        if self.store is None:
+            raise ModelNotReadyError("this scorer was loaded without a feature store")
+        return self.store
+
+    def lookup(self, keys: Iterable[str]) -> tuple[pd.DataFrame, dict[str, tuple[str, str]]]:
+        """Store rows of the keys found, and the named error of each key not found.
+
+        A locus the store holds with another REF is a ``ref_mismatch``; any other
+        miss is ``no_features``. One batched store query, whatever the count.
+        """
+        unique = list(dict.fromkeys(keys))
+        store = self._store()
+        match = store.match(locus_queries(unique), store.columns)
+        found = match.found.sort_by("row")
+        features = found.drop_columns(["row"]).to_pandas()
+        hit = set(found["row"].to_pylist())
+        refs = match.stored_refs()
+        missing: dict[str, tuple[str, str]] = {}
+        for row, key in enumerate(unique):
+            if row in hit:
+                continue
+            ref = key.split(":")[3]
+            if row in refs and refs[row] != ref:
+                detail = f"REF {ref} but the reference at this locus is {refs[row]}"
+                missing[key] = ("ref_mismatch", detail)
+            else:
+                missing[key] = ("no_features", f"{key} is not in the feature store")
+        return features, missing
+
+    def score(self, inputs: Inputs) -> Scored:
+        """Results of a user's variants and the feature rows they were scored from.
+
+        Store look-ups (all keys in one query), or the input's own annotations when
+        it carries them; a caller that needs the features too (the queue's
+        frequencies) then reads them from here instead of asking the store again.
+        """
+        if inputs.annotations is not None:
+            features = build_feature_table(inputs.annotations, None, {})
+            return Scored(self._assemble(inputs.records, features, {}), features)
+        keys = [r.key for r in inputs.records if r.key is not None]
+        features, missing = self.lookup(keys) if keys else (pd.DataFrame(), {})
+        return Scored(self._assemble(inputs.records, features, missing), features)
+
+    def score_records(self, records: Sequence[InputRecord]) -> pd.DataFrame:
+        """One result row per record, in order; a bad record gets its named error."""
+        return self.score(Inputs(list(records))).results
+
+    def score_inputs(self, inputs: Inputs) -> pd.DataFrame:
+        """Results of a user's file: store look-ups, or its own annotations when it has them."""
+        return self.score(inputs).results
+
+    def _assemble(
+        self,
+        records: Sequence[InputRecord],
+        features: pd.DataFrame,
+        missing: dict[str, tuple[str, str]],
+    ) -> pd.DataFrame:
+        """Results of ``features`` spread back over ``records`` (repeats answered alike)."""
+        scored = (
+            self.results_of(features.drop_duplicates("variant").reset_index(drop=True)).set_index(
+                "variant", drop=False
+            )
+            if len(features)
+            else pd.DataFrame(columns=list(RESULT_COLUMNS)).set_index("variant", drop=False)
+        )
+        rows = []
+        failed = []
+        for i, record in enumerate(records):
+            if record.key is not None and record.key in scored.index:
+                rows.append((i, record.label, record.key))
+                continue
+            if record.key is not None:
+                reason, detail = missing.get(record.key, ("no_features", ""))
+                record = InputRecord(record.label, record.key, reason, detail)
+            failed.append((i, record))
+        parts = []
+        if rows:
+            found = scored.loc[[key for _, _, key in rows]].reset_index(drop=True)
+            found["input"] = [label for _, label, _ in rows]
+            found.index = [i for i, _, _ in rows]
+            parts.append(found)
+        if failed:
+            bad = failed_rows([record for _, record in failed])
+            bad.index = [i for i, _ in failed]
+            parts.append(bad)
+        if not parts:
+            return finalise(pd.DataFrame(columns=list(RESULT_COLUMNS)))
+        results = pd.concat(parts).sort_index()
+        # Every answer names the evidence model that gave it, a refusal too (as the JSON does).
+        results["model"] = self.evidence_model.name
+        results["model_version"] = self.evidence_model.version
+        results["run_id"] = self.evidence_model.run_id
+        return finalise(results)
+
+
+def load_scorer(
+    settings: Settings | None = None, *, with_priority: bool = True, with_store: bool = True
+) -> Scorer:
+    """Evidence champion (required, checked), priority champion (optional) and the store.
+
+    Every command and the service load through here, so all refuse a model whose
+    calibration or feature schema is incomplete, or a store that lacks its
+    features. ``vipredict annotate`` opens its own store and gives no priority.
+    """
+    settings = settings or get_settings()
+    evidence = load_role(ModelRole.EVIDENCE, settings)
+    priority = None
+    if with_priority:
+        if champion_version(setup_mlflow(settings), registered_name(ModelRole.PRIORITY)):
+            priority = load_role(ModelRole.PRIORITY, settings)
+        else:
+            logger.warning("no priority champion: scoring without priority scores")
+    store = None
+    if with_store:
+        try:
+            store = Store.open(settings)
+        except StoreMissingError as error:
+            raise ModelNotReadyError(str(error)) from error
+        require_store_columns(evidence, store.columns)
+    return Scorer(evidence, priority, store, settings.bs1_faf)
+
+
+def require_store_columns(evidence: LoadedModel, columns: Iterable[str]) -> None:
+    """Refuse a store that lacks any feature of the evidence model (named in the error)."""
+    present = set(columns)
+    absent = [c for c in evidence.feature_names if c not in present]
+    if absent:
+        raise ModelNotReadyError(f"the feature store lacks {evidence.name} features {absent[:5]}")

@@ -1,0 +1,280 @@
+"""The prediction service's logic, kept free of BentoML so it can be tested and reused directly.
+
+:mod:`vipredict.service.bento` is a thin BentoML shell around :class:`PredictionService`.
+Everything a response says comes from :class:`~vipredict.model.scorer.Scorer`:
+
+* PP3/BP4 evidence comes only from the evidence model; the priority model's
+  score is reported apart, for ordering curation queues;
+* BA1/BS1/PM2_Supporting are read from the ancestry frequency features and kept
+  apart from PP3/BP4, because that is where population frequency is counted;
+* every variant of the store is scored once at start-up and kept as a ready
+  JSON fragment, so a request is key parsing plus dictionary look-ups (a variant
+  the cache lacks is looked up in the store, in one query per request); the
+  per-feature contributions (TreeSHAP, the dear part) are filled in by a
+  background thread, or on demand for a variant asked before it got there;
+* ``POST /predict/vcf`` answers JSON from the same cache, TSV through the
+  scorer's result table (the columns of ``vipredict predict``) and VCF through
+  the one VCF writer (the fields of ``vipredict annotate``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from vipredict.config import Limits, Settings, get_settings
+from vipredict.io.inputs import InputRecord, vcf_text_records
+from vipredict.jobs.annotate import annotate_text
+from vipredict.jobs.predict import results_tsv
+from vipredict.model.explain import top_contributions
+from vipredict.model.registry import ModelNotReadyError, evidence_champion_ready
+from vipredict.model.scorer import Scorer, load_scorer
+from vipredict.service.card import build_model_card
+from vipredict.service.schemas import VariantIn, VariantOut
+from vipredict.service.security import ServingError, decode_upload
+from vipredict.store.partitioned import Store, StoreMissingError
+from vipredict.variants import VariantError
+
+UPLOAD_FORMATS = ("vcf", "tsv", "json")
+
+
+def preflight(settings: Settings | None = None) -> None:
+    """Cheap start-up check (no model load): the store and the evidence champion exist.
+
+    Run before any worker starts (``vipredict serve`` and the service's deployment
+    hook), so a broken deployment fails at once with the reason, instead of
+    answering with evidence that cannot be traced to a calibration.
+    """
+    settings = settings or get_settings()
+    try:
+        Store.open(settings)
+    except StoreMissingError as error:
+        raise ModelNotReadyError(str(error)) from error
+    evidence_champion_ready(settings)
+
+
+def _finite(value: Any) -> float | None:
+    if value is None or value is pd.NA:
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _compact(payload: dict[str, Any]) -> str:
+    """A JSON object's members without the braces, to be spliced into an answer."""
+    return json.dumps(payload, separators=(",", ":"))[1:-1]
+
+
+@dataclass
+class PredictionService:
+    """Scores variants through :class:`Scorer` and renders JSON, TSV and annotated VCF."""
+
+    scorer: Scorer
+    card: dict[str, Any]
+    limits: Limits = field(default_factory=Limits)
+    _base: dict[str, str] = field(default_factory=dict, repr=False)
+    _detail: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def load(cls, settings: Settings | None = None, precompute: bool = True) -> PredictionService:
+        """Champions + store, or :class:`ModelNotReadyError` naming what is missing."""
+        settings = settings or get_settings()
+        return cls.from_scorer(load_scorer(settings), settings, precompute)
+
+    @classmethod
+    def from_scorer(
+        cls, scorer: Scorer, settings: Settings, precompute: bool = True
+    ) -> PredictionService:
+        """The service of an already loaded scorer (its card read from the settings' MLflow)."""
+        service = cls(scorer, build_model_card(scorer, settings), settings.limits)
+        if precompute:
+            service.warm()
+        return service
+
+    @property
+    def store(self) -> Store:
+        assert self.scorer.store is not None  # load_scorer always attaches one
+        return self.scorer.store
+
+    def model_card(self) -> dict[str, Any]:
+        return self.card
+
+    # ---- scoring and caching
+
+    def warm(self, chunk: int = 20_000) -> None:
+        """Score every store variant once (vectorised chunks): the cheap part of each answer."""
+        for features in self.store.iter_rows(chunk_rows=chunk):
+            keys = features["variant"].astype(str).tolist()
+            fresh = np.fromiter((k not in self._base for k in keys), bool, len(keys))
+            if fresh.any():
+                self._fill(features[fresh].reset_index(drop=True))
+
+    def warm_explanations(self, chunk: int = 2_000, num_threads: int = 1) -> None:
+        """Precompute the top contributions of every cached variant.
+
+        TreeSHAP is the dear part (about 0.25 ms per variant here), so the service
+        runs this in a background thread on one core after start-up; a request for
+        a variant not yet explained computes its own rows on demand.
+        """
+        keys = [k for k in list(self._base) if k not in self._detail]
+        for start in range(0, len(keys), chunk):
+            self._explain(self.store.lookup(keys[start : start + chunk]), num_threads)
+
+    def cache_status(self) -> dict[str, int]:
+        return {"scored": len(self._base), "explained": len(self._detail), "store": len(self.store)}
+
+    def _fill(self, features: pd.DataFrame) -> None:
+        """Cache the JSON fragment of everything but ``input`` and the top features."""
+        frequencies = self.scorer.frequency_of(features)
+        results = self.scorer.results_of(features, frequencies)
+        model = self._model_ref()
+        # Plain Python values column by column: far cheaper than to_dict on text columns.
+        columns = {name: results[name].astype(object).tolist() for name in results.columns}
+        for i in range(len(results)):
+            row = {name: values[i] for name, values in columns.items()}
+            self._base[str(row["variant"])] = _compact(self._body(row, frequencies[i], model))
+
+    def _explain(self, features: pd.DataFrame, num_threads: int = 0) -> None:
+        """Cache ``"top_features":[..]`` for store rows (judged rows only)."""
+        if features.empty:
+            return
+        scores = self.scorer.score_features(features)["score"].to_numpy(dtype=float)
+        judged = ~np.isnan(scores)
+        model = self.scorer.evidence_model
+        explained = iter(
+            top_contributions(model, features[judged], num_threads=num_threads)
+            if judged.any()
+            else []
+        )
+        for key, ok in zip(features["variant"].astype(str), judged, strict=True):
+            top = next(explained) if ok else []
+            self._detail[key] = _compact({"top_features": top})
+
+    @staticmethod
+    def _body(row: dict[str, Any], frequency: dict, model: dict) -> dict:
+        code = row["next_level"]
+        has_next = isinstance(code, str) and code != ""
+        return {
+            "variant": row["variant"],
+            "gene": None if pd.isna(row["gene"]) else str(row["gene"]),
+            "score": _finite(row["score"]),
+            "posterior": _finite(row["posterior"]),
+            "likelihood_ratio": _finite(row["likelihood_ratio"]),
+            "evidence": str(row["evidence"]),
+            "points": int(row["points"]),
+            "next_level": (
+                {"code": code, "score_distance": float(row["next_level_distance"])}
+                if has_next
+                else None
+            ),
+            "frequency_evidence": frequency,
+            "model": model,
+            "priority": {
+                "score": _finite(row["priority_score"]),
+                "model": row["priority_model"] or None,
+            },
+            "error": row["error"] or None,
+            "error_detail": row["error_detail"] or None,
+        }
+
+    def _model_ref(self) -> dict[str, str]:
+        m = self.scorer.evidence_model
+        return {"name": m.name, "version": m.version, "run_id": m.run_id}
+
+    def _error_body(self, record: InputRecord, reason: str, detail: str) -> dict[str, Any]:
+        return {
+            "input": record.label,
+            "variant": record.key,
+            "gene": None,
+            "score": None,
+            "posterior": None,
+            "likelihood_ratio": None,
+            "evidence": "none",
+            "points": 0,
+            "next_level": None,
+            "top_features": [],
+            "frequency_evidence": None,
+            "model": self._model_ref(),
+            "priority": {"score": None, "model": None},
+            "error": reason,
+            "error_detail": detail or None,
+        }
+
+    def render(self, records: Sequence[InputRecord]) -> list[str]:
+        """One JSON object (text) per record, in order; bad records carry their named error."""
+        wanted = list(dict.fromkeys(r.key for r in records if r.key is not None))
+        missing: dict[str, tuple[str, str]] = {}
+        unscored = [k for k in wanted if k not in self._base]
+        if unscored:
+            features, missing = self.scorer.lookup(unscored)
+            if len(features):
+                self._fill(features)
+                self._explain(features)
+        unexplained = [k for k in wanted if k in self._base and k not in self._detail]
+        if unexplained:
+            self._explain(self.store.lookup(unexplained))
+        out = []
+        for record in records:
+            base = self._base.get(record.key) if record.key is not None else None
+            if base is not None:
+                detail = self._detail[record.key]  # type: ignore[index]
+                out.append(f'{{"input":{json.dumps(record.label)},{base},{detail}}}')
+                continue
+            if record.key is None:
+                reason, detail = record.error, record.detail
+            else:
+                reason, detail = missing.get(record.key, ("no_features", ""))
+            out.append(json.dumps(self._error_body(record, reason, detail)))
+        return out
+
+    # ---- public entry points
+
+    def check_count(self, n: int) -> None:
+        if n > self.limits.max_variants:
+            raise ServingError(
+                413,
+                f"{n} variants in one request; the limit is VIPREDICT_MAX_VARIANTS="
+                f"{self.limits.max_variants}",
+            )
+
+    def predict_json(self, variants: Sequence[VariantIn]) -> bytes:
+        """``POST /predict`` body: a JSON array of :class:`VariantOut`, rendered from the cache."""
+        self.check_count(len(variants))
+        return ("[" + ",".join(self.render([v.to_record() for v in variants])) + "]").encode()
+
+    def predict(self, variants: Sequence[VariantIn]) -> list[VariantOut]:
+        """In-process API: validated response models (slower than :meth:`predict_json`)."""
+        self.check_count(len(variants))
+        rendered = self.render([v.to_record() for v in variants])
+        return [VariantOut.model_validate_json(text) for text in rendered]
+
+    def predict_upload(
+        self, data: bytes, fmt: str = "vcf", build: str = "GRCh37"
+    ) -> tuple[str, str]:
+        """``POST /predict/vcf``: (body, media type) as annotated VCF, TSV or JSON."""
+        if fmt not in UPLOAD_FORMATS:
+            raise ServingError(400, f"format must be vcf, tsv or json, not {fmt!r}")
+        text = decode_upload(data, self.limits.max_bytes)
+        try:
+            records = vcf_text_records(text, build)
+        except VariantError as error:
+            raise ServingError(400, error.detail) from error
+        if not records:
+            raise ServingError(400, "the upload holds no VCF records")
+        self.check_count(len(records))
+        if fmt == "json":
+            return "[" + ",".join(self.render(records)) + "]", "application/json"
+        if fmt == "tsv":
+            return results_tsv(self.scorer.score_records(records)), "text/tab-separated-values"
+        return annotate_text(text, self.store, self.scorer, build), "text/plain"
+
+    def annotate_vcf(self, data: bytes | str, build: str = "GRCh37") -> str:
+        """The same VCF with VIP_SCORE/VIP_POST/VIP_EVIDENCE/VIP_ERR declared and set."""
+        raw = data.encode() if isinstance(data, str) else data
+        return self.predict_upload(raw, "vcf", build)[0]

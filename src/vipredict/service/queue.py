@@ -1,0 +1,190 @@
+"""The queue endpoints' logic, free of BentoML: ``POST /queue``, ``GET /queue/{id}``, decisions.
+
+:mod:`vipredict.service.bento` only forwards raw request bodies here and returns the
+:class:`QueueAnswer`. Every refusal has a status and a named ``reason``:
+422 for a request the queue cannot honour (``invalid_decision``,
+``missing_curator``, ``invalid_by``, ...), 404 for an unknown queue or item,
+413 past the service's limits. API keys are checked before this code runs, by
+``service.security.SecurityMiddleware``, which refuses queue writes outright when no key
+is configured.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, ValidationError
+from starlette.responses import Response
+
+from vipredict.config import Settings, get_settings
+from vipredict.io.inputs import InputRecord, vcf_text_records
+from vipredict.queue.build import QueueSpec, queue_from_records
+from vipredict.queue.genes import GeneContext, load_gene_context
+from vipredict.queue.ranking import QueueFilters, QueueInputError
+from vipredict.queue.store import Decision, QueueNotFoundError, QueueStore
+from vipredict.service.predictor import PredictionService
+from vipredict.service.schemas import ShortText, VariantIn
+from vipredict.service.security import ServingError
+from vipredict.variants import VariantError
+
+DEFAULT_PAGE = 1000
+
+
+class QueueRequest(BaseModel):
+    """Body of ``POST /queue``: ``variants`` (as for ``/predict``) or ``vcf`` text, not both."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    variants: list[VariantIn] | None = None
+    vcf: str | None = None
+    build: ShortText = "GRCh37"
+    name: ShortText = ""
+    by: ShortText = "settle"
+    genes: list[ShortText] = []
+    evidence: list[ShortText] = []
+    groups: list[ShortText] = []
+    af_bands: list[ShortText] = []
+
+
+class DecisionRequest(BaseModel):
+    """Body of ``POST /queue/{id}/decisions``; values are vetted by :class:`Decision`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    variant: Any = None
+    decision: Any = None
+    curator: Any = None
+    note: Any = ""
+
+
+@dataclass(frozen=True)
+class QueueAnswer:
+    """Status and JSON body of one queue request."""
+
+    status: int
+    body: bytes
+
+    def response(self) -> Response:
+        return Response(content=self.body, status_code=self.status, media_type="application/json")
+
+
+def _json(payload: Any, status: int = 200) -> QueueAnswer:
+    return QueueAnswer(status, json.dumps(payload, allow_nan=False).encode())
+
+
+def _refusal(status: int, reason: str, message: str) -> QueueAnswer:
+    return _json({"error": message, "reason": reason}, status)
+
+
+def items_json(items: pd.DataFrame) -> list[dict[str, Any]]:
+    """Items as JSON-ready records (NaN -> null, numpy scalars -> Python)."""
+    return json.loads(items.to_json(orient="records")) if len(items) else []
+
+
+def _page_value(text: str | int, name: str, default: int) -> int:
+    try:
+        value = int(text) if str(text).strip() else default
+    except ValueError:
+        raise QueueInputError("invalid_page", f"{name} must be an integer, not {text!r}") from None
+    if value < 0:
+        raise QueueInputError("invalid_page", f"{name} must not be negative")
+    return value
+
+
+def _parse(model: type[BaseModel], raw: bytes) -> Any:
+    try:
+        return model.model_validate_json(raw or b"{}")
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "body"
+        raise QueueInputError("invalid_request", f"{where}: {first.get('msg')}") from error
+
+
+@dataclass
+class QueueService:
+    """Builds, shows and records decisions on queues for the HTTP service."""
+
+    prediction: PredictionService
+    store: QueueStore
+    genes: GeneContext
+
+    @classmethod
+    def load(cls, prediction: PredictionService, settings: Settings | None = None) -> QueueService:
+        settings = settings or get_settings()
+        return cls(prediction, QueueStore.from_settings(settings), load_gene_context(settings))
+
+    def _answer(self, produce: Any) -> QueueAnswer:
+        try:
+            return _json(produce())
+        except QueueInputError as error:
+            return _refusal(422, error.reason, error.message)
+        except QueueNotFoundError as error:
+            return _refusal(404, error.reason, error.message)
+        except ServingError as error:
+            return _refusal(
+                error.status, "limit" if error.status == 413 else "refused", error.message
+            )
+
+    def _records(self, request: QueueRequest) -> tuple[list[InputRecord], str]:
+        if (request.variants is None) == (request.vcf is None):
+            raise QueueInputError("invalid_request", "give either `variants` or `vcf` text")
+        if request.variants is not None:
+            return [v.to_record() for v in request.variants], "POST /queue variants"
+        try:
+            records = vcf_text_records(request.vcf or "", request.build)
+        except VariantError as error:
+            raise QueueInputError(error.reason, error.detail) from error
+        return records, "POST /queue vcf"
+
+    def _create(self, raw: bytes) -> dict[str, Any]:
+        request = _parse(QueueRequest, raw)
+        filters = QueueFilters.create(
+            request.genes, request.evidence, request.groups, request.af_bands
+        )
+        records, source = self._records(request)
+        if not records:
+            raise QueueInputError("invalid_request", "the request holds no variants")
+        self.prediction.check_count(len(records))
+        spec = QueueSpec(by=request.by, filters=filters, name=request.name)
+        queue_id, items = queue_from_records(
+            self.prediction.scorer, self.store, records, spec, self.genes, source
+        )
+        return {**self.store.meta(queue_id), "items": items_json(items)}
+
+    def create(self, raw: bytes) -> QueueAnswer:
+        """``POST /queue``: score, rank and store; answers the queue with all its items."""
+        return self._answer(lambda: self._create(raw))
+
+    def show(
+        self, queue_id: str, offset: str | int = 0, limit: str | int = DEFAULT_PAGE
+    ) -> QueueAnswer:
+        """``GET /queue/{id}``: a page of items in rank order with their current decisions."""
+
+        def produce() -> dict[str, Any]:
+            start = _page_value(offset, "offset", 0)
+            size = min(
+                _page_value(limit, "limit", DEFAULT_PAGE), self.prediction.limits.max_variants
+            )
+            record = self.store.load(queue_id, start, size)
+            return {
+                **record.meta,
+                "offset": start,
+                "limit": size,
+                "items": items_json(record.items),
+            }
+
+        return self._answer(produce)
+
+    def decide(self, queue_id: str, raw: bytes) -> QueueAnswer:
+        """``POST /queue/{id}/decisions``: 200 only once the decision is durably stored."""
+
+        def produce() -> dict[str, Any]:
+            self.store.meta(queue_id)  # an unknown queue is a 404 whatever the body says
+            body = _parse(DecisionRequest, raw)
+            decision = Decision.create(body.variant, body.decision, body.curator, body.note)
+            return {**self.store.decide(queue_id, decision), "acknowledged": True}
+
+        return self._answer(produce)

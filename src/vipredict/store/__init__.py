@@ -1,0 +1,8 @@
+"""The one feature store: every variant vipredict knows, with its features.
+
+* :mod:`.partitioned`: :class:`~vipredict.store.partitioned.Store`, DuckDB over
+  partitioned parquet, the only store every command and endpoint reads;
+* :mod:`.write`: how rows are added (a build's ``base`` files swapped, streamed files added);
+* :mod:`.build`: ``vipredict features``, the store built from the declared sources;
+* :mod:`.ingest`: ``vipredict add-dbnsfp``, dbNSFP-sized files streamed in.
+"""

@@ -1,0 +1,125 @@
+"""Building the store from the declared public sources (``vipredict features``).
+
+The ClinGen sets come first, then the unlabelled annotation files in priority
+order: a variant keeps the row of the first file that has it. Every file goes
+through its reader and the feature builders, joined to the gnomAD/ExAC
+frequencies by ancestry, and the result replaces the store's ``base`` files
+(rows streamed in by ``vipredict add-dbnsfp`` stay). ``vipredict features
+--dask`` reads one file per task (:mod:`vipredict.jobs.dask`) and writes the same rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from vipredict.config import Settings, get_settings
+from vipredict.features.table import build_feature_table
+from vipredict.io.readers.clingen import read_clingen_set
+from vipredict.io.readers.dbnsfp import read_dbnsfp_source
+from vipredict.io.readers.popfreq import read_all_browser_exports
+from vipredict.io.readers.vep import read_vep_source
+from vipredict.progress import Progress
+from vipredict.store.write import replace_base
+
+#: The long gnomAD/ExAC table and the genes each of its datasets covers.
+Frequencies = tuple[pd.DataFrame, dict[str, set[str]]]
+
+#: Unlabelled annotation sources added to the store after the ClinGen sets, in priority order.
+EXTRA_ANNOTATION_SOURCES: tuple[tuple[str, str], ...] = (
+    ("vep", "vep_dbnsfp_benign"),
+    ("vep", "vep_dbnsfp_pathogenic"),
+    ("dbnsfp", "dbnsfp_v23_test"),
+    ("dbnsfp", "dbnsfp_v24_head"),
+    ("dbnsfp", "dbnsfp_v24_chr4"),
+)
+
+
+def unlabelled(frame: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    """Annotations from a non-ClinGen source, tagged with their dataset name."""
+    frame["dataset"] = dataset
+    # Labels of these files are not ClinGen-curated: never let them reach training.
+    frame["label"] = pd.NA
+    return frame
+
+
+@dataclass(frozen=True)
+class AnnotationFile:
+    """One input file of the store: which reader, and which declared source it reads."""
+
+    kind: str  # "clingen", "vep" or "dbnsfp"
+    name: str  # ClinGen year, or the source name in the data manifest
+
+    def read(self) -> pd.DataFrame:
+        if self.kind == "clingen":
+            return read_clingen_set(self.name)
+        reader = read_vep_source if self.kind == "vep" else read_dbnsfp_source
+        return unlabelled(reader(self.name), self.name)
+
+
+#: The store's inputs in priority order: a variant keeps the row of the first file that has it.
+STORE_FILES: tuple[AnnotationFile, ...] = (
+    AnnotationFile("clingen", "2019"),
+    AnnotationFile("clingen", "2020"),
+    *(AnnotationFile(kind, name) for kind, name in EXTRA_ANNOTATION_SOURCES),
+)
+
+
+def load_frequencies() -> Frequencies:
+    """gnomAD and ExAC browser exports (69 ACMG genes) as one long table + covered genes."""
+    frames, covered = [], {}
+    for dataset in ("gnomad", "exac"):
+        frame, genes = read_all_browser_exports(dataset)
+        frames.append(frame)
+        covered[str(frame["dataset"].iloc[0])] = genes
+    return pd.concat(frames, ignore_index=True), covered
+
+
+def features_of(annotations: pd.DataFrame, frequencies: Frequencies) -> pd.DataFrame:
+    """Feature rows of keyed annotations, frequencies by ancestry joined."""
+    table, covered = frequencies
+    return build_feature_table(annotations, table, covered)
+
+
+def build_table(progress: Progress = lambda _: None) -> pd.DataFrame:
+    """Read every source and build all feature families (nothing written)."""
+    annotations = []
+    for source in STORE_FILES:
+        progress(f"reading {source.kind} {source.name}")
+        annotations.append(source.read())
+    combined = pd.concat(annotations, ignore_index=True)
+    combined = combined[combined["variant"].notna()].drop_duplicates("variant", keep="first")
+    progress("reading gnomAD/ExAC frequencies by ancestry")
+    frequencies = load_frequencies()
+    progress(f"building features for {len(combined):,} variants")
+    return features_of(combined, frequencies)
+
+
+def write_store(
+    table: pd.DataFrame, settings: Settings | None = None, progress: Progress = lambda _: None
+) -> None:
+    """Make ``table`` the store's build (its ``base`` files); streamed rows stay."""
+    settings = settings or get_settings()
+    settings.ensure_dirs()
+    progress(f"writing the feature store {settings.store_dir}")
+    replace_base(table, settings.store_dir)
+
+
+def build_store(
+    settings: Settings | None = None, progress: Progress = lambda _: None
+) -> pd.DataFrame:
+    """``vipredict features``: read every source, build the features, write the store."""
+    table = build_table(progress)
+    write_store(table, settings, progress)
+    return table
+
+
+__all__ = [
+    "STORE_FILES",
+    "AnnotationFile",
+    "build_store",
+    "build_table",
+    "load_frequencies",
+    "write_store",
+]

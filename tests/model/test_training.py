@@ -1,0 +1,267 @@
+"""Training: the evidence/frequency split of feature sets, leakage, folds, fitters, unlabelled set.
+
+The fitter plumbing and the PP3 cap are checked on the SYNTHETIC tiny home (fast
+tier); the ClinGen set checks and the unlabelled-set plumbing run on real rows
+(``trained_home`` and the real ClinGen files: end-to-end tier).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.model_selection import StratifiedGroupKFold
+from synthetic import CONFIG as TINY_CONFIG
+from synthetic import DATASET as TINY_DATASET
+
+from vipredict.acmg import EVIDENCE_CODES
+from vipredict.config import Settings
+from vipredict.features import sets
+from vipredict.features.sets import FeatureSetError, load_feature_set
+from vipredict.io.readers.clingen import read_clingen_set
+from vipredict.jobs.train import unlabelled_rows
+from vipredict.model.calibration import CalibrationResult
+from vipredict.model.scorer import has_enough_annotation
+from vipredict.model.training import (
+    LeakageError,
+    TrainingConfig,
+    assert_no_leakage,
+    cap_pp3,
+    fit_classifier,
+    fit_local,
+    mask_sources,
+    train_feature_set,
+    with_masked_copies,
+)
+from vipredict.schema import FUNCTIONAL_SCORES
+from vipredict.store.partitioned import Store, labelled_rows
+
+# --------------------------------------------------------------------------- feature sets
+
+
+def test_the_evidence_feature_set_has_no_frequency_feature():
+    noaf, af = load_feature_set("noaf"), load_feature_set("af")
+    assert noaf.emits_evidence and not af.emits_evidence
+    frequency_like = [n for n in noaf.feature_names if "af" in n.split("_") or "faf95" in n]
+    assert frequency_like == []
+    assert "af_global" in af.feature_names and "af_global" not in noaf.feature_names
+    assert set(noaf.feature_names) < set(af.feature_names)
+
+
+@pytest.mark.parametrize("comparator", ["revel_score", "bayesdel_noaf_score"])
+def test_comparator_scores_are_never_features(comparator):
+    assert comparator not in load_feature_set("af").feature_names
+
+
+def test_a_feature_set_emitting_evidence_with_frequency_is_refused(tmp_path, monkeypatch):
+    (tmp_path / "bad.toml").write_text(
+        'name = "bad"\nregistered_model = "x"\ndescription = ""\n'
+        'families = ["functional", "frequency"]\nemits_evidence = true\n'
+    )
+    monkeypatch.setattr(sets, "feature_set_file", lambda name: tmp_path / f"{name}.toml")
+    with pytest.raises(FeatureSetError, match="double-counts"):
+        load_feature_set("bad")
+
+
+# --------------------------------------------------------------------------- leakage and folds
+
+
+def test_a_shared_variant_is_leakage():
+    """Synthetic frames: the error counts the shared variants and names one."""
+    train = pd.DataFrame({"variant": ["GRCh37:1:1:A:G", "GRCh37:1:2:A:G"]})
+    assert_no_leakage(train, pd.DataFrame({"variant": ["GRCh37:1:3:A:G"]}))
+    with pytest.raises(LeakageError, match=r"1 variants .* e\.g\. GRCh37:1:2:A:G"):
+        assert_no_leakage(train, pd.DataFrame({"variant": ["GRCh37:1:2:A:G", "GRCh37:1:4:C:T"]}))
+
+
+@pytest.mark.e2e
+def test_clingen_2019_and_2020_share_no_variant():
+    train, test = read_clingen_set("2019"), read_clingen_set("2020")
+    assert_no_leakage(train, test)
+    with pytest.raises(LeakageError, match="1 variants"):
+        assert_no_leakage(train, pd.concat([test, train.head(1)]))
+
+
+@pytest.mark.e2e
+def test_gene_grouped_folds_never_split_a_gene():
+    train = read_clingen_set("2019")
+    config = TrainingConfig.from_toml()
+    folds = StratifiedGroupKFold(n_splits=config.cv_folds, shuffle=True, random_state=config.seed)
+    labels = train["label"].to_numpy(dtype=int)
+    for fit_idx, score_idx in folds.split(train, labels, groups=train["gene"].astype(str)):
+        assert not set(train["gene"].iloc[fit_idx]) & set(train["gene"].iloc[score_idx])
+        assert 0.3 < labels[score_idx].mean() < 0.7
+
+
+def test_config_round_trips_for_reproducible_runs():
+    config = TrainingConfig.from_toml()
+    assert TrainingConfig.from_dict(config.to_dict()) == config
+    assert config.train_dataset == "2019" and config.test_dataset == "2020"
+    assert np.isclose(config.lightgbm["learning_rate"], 0.03)
+
+
+def test_a_config_file_can_be_named(tmp_path: Path):
+    raw = TrainingConfig.from_toml().to_dict()
+    path = tmp_path / "fast.toml"
+    path.write_text(
+        f'train_dataset = "2019"\ntest_dataset = "2020"\nfeature_sets = ["noaf"]\n'
+        f"cv_folds = 3\nseed = 11\nn_bootstrap = 50\n\n[lightgbm]\n"
+        f"n_estimators = 10\nlearning_rate = {raw['lightgbm']['learning_rate']}\n"
+    )
+    config = TrainingConfig.from_toml(path)
+    assert (config.feature_sets, config.cv_folds, config.seed) == (("noaf",), 3, 11)
+    assert config.lightgbm["n_estimators"] == 10 and config.backend == "local"
+
+
+# --------------------------------------------------------------------------- fitting (synthetic)
+
+
+@pytest.fixture(scope="module")
+def tiny_rows(tiny_home: Settings) -> pd.DataFrame:
+    """The labelled SYNTHETIC rows of the tiny home's store."""
+    return Store.open(tiny_home).dataset_rows(TINY_DATASET, labelled=True)
+
+
+def test_every_fit_goes_through_the_given_fitter_with_masked_copies(tiny_rows):
+    """Synthetic rows: out-of-fold and final fits all use ``fit=``, on augmented rows."""
+    calls: list[int] = []
+
+    def recording(features, labels, config):
+        calls.append(len(features))
+        return fit_local(features, labels, config)
+
+    noaf = load_feature_set("noaf")
+    config = replace(TINY_CONFIG, lightgbm={**TINY_CONFIG.lightgbm, "n_estimators": 5})
+    trained = train_feature_set(tiny_rows, noaf, config, fit=recording)
+    assert len(calls) == config.cv_folds + 1
+    assert calls[-1] == 2 * len(tiny_rows)  # the final model: every row and its masked copy
+    assert sum(calls[:-1]) == 2 * len(tiny_rows) * (config.cv_folds - 1)
+    assert not np.isnan(trained.oof_scores).any() and 0.5 < trained.oof_auroc <= 1
+    assert list(trained.feature_importance["feature"].sort_values()) == sorted(noaf.feature_names)
+    labels = tiny_rows["label"].to_numpy(dtype=int)
+    plain = replace(config, mask_augmentation=False)
+    model = fit_classifier(tiny_rows[noaf.feature_names], labels, plain, fit=recording)
+    assert calls[-1] == len(tiny_rows) and model.n_features_in_ == len(noaf.feature_names)
+
+
+def test_masked_copies_blank_one_source_each_and_recount(tiny_rows):
+    """Synthetic rows, every per-tool score present: each copy lacks exactly one, recounted."""
+    noaf = load_feature_set("noaf").feature_names
+    sources = [c for c in FUNCTIONAL_SCORES if c in noaf]
+    features = mask_sources(tiny_rows[noaf].fillna({c: 0.5 for c in sources}), [])
+    features = features.reset_index(drop=True).assign(row_id=np.arange(len(tiny_rows)))
+    labels = tiny_rows["label"].to_numpy(dtype=int)
+    augmented, augmented_labels = with_masked_copies(features, labels, seed=3)
+    assert len(augmented) == 2 * len(features) and len(augmented_labels) == len(augmented)
+    pd.testing.assert_frame_equal(augmented.head(len(features)), features)
+    copies = augmented.iloc[len(features) :]
+    assert (copies[sources].isna().sum(axis=1) == 1).all()
+    assert set(copies[sources].isna().idxmax(axis=1)) == set(sources)  # each source blanked
+    original = features.set_index("row_id").loc[copies["row_id"]]
+    np.testing.assert_array_equal(
+        copies["functional_n_missing"], original["functional_n_missing"] + 1
+    )
+    np.testing.assert_array_equal(augmented_labels[len(features) :], labels[copies["row_id"]])
+    assert sorted(copies["row_id"]) == list(range(len(features)))  # one copy of each row
+
+
+def _calibration(thresholds: dict[str, float | None]) -> CalibrationResult:
+    empty = np.array([])
+    return CalibrationResult(
+        thresholds, {}, 0.0441, 1124.0, False, 0, 0, 0, 0, empty, empty, empty, empty
+    )
+
+
+@pytest.mark.parametrize(
+    ("level", "kept"),
+    [
+        ("Strong", {"PP3_Supporting", "PP3_Moderate", "PP3_Strong"}),
+        ("Supporting", {"PP3_Supporting"}),
+        ("VeryStrong", {"PP3_Supporting", "PP3_Moderate", "PP3_Strong", "PP3_VeryStrong"}),
+    ],
+)
+def test_pp3_is_capped_and_bp4_kept(level: str, kept: set[str]):
+    thresholds = {code: 0.5 for code in EVIDENCE_CODES}
+    capped = cap_pp3(_calibration(thresholds), level).thresholds
+    assert {c for c, v in capped.items() if c.startswith("PP3") and v is not None} == kept
+    assert all(capped[c] == 0.5 for c in EVIDENCE_CODES if c.startswith("BP4"))
+
+
+def test_an_unknown_pp3_cap_is_refused():
+    with pytest.raises(ValueError, match="'Huge' is not one of"):
+        cap_pp3(_calibration({code: 0.5 for code in EVIDENCE_CODES}), "Huge")
+
+
+# --------------------------------------------------------------------------- unlabelled set
+
+#: The mirror's one unlabelled source with per-tool scores: 232 real dbNSFP v4 rows.
+UNLABELLED = "dbnsfp_v24_chr4"
+
+
+def test_dataset_rows_pick_one_dataset_repeatably_whatever_the_threads(trained_home):
+    store = Store.open(trained_home)
+    columns = ["variant", "dataset"]
+    picked = store.dataset_rows("dbnsfp_v23_test", columns, limit=300, seed=1)
+    assert len(picked) == 300 and set(picked["dataset"]) == {"dbnsfp_v23_test"}
+    single = Store.open(trained_home, threads=1)
+    pd.testing.assert_frame_equal(
+        picked, single.dataset_rows("dbnsfp_v23_test", columns, limit=300, seed=1)
+    )
+    other = store.dataset_rows("dbnsfp_v23_test", columns, limit=300, seed=2)
+    assert set(other["variant"]) != set(picked["variant"])
+    assert len(store.dataset_rows(UNLABELLED, columns, limit=10_000)) == 232
+
+
+def _config(**overrides) -> TrainingConfig:
+    return replace(TrainingConfig.from_toml(), **overrides)
+
+
+def test_unlabelled_rows_are_unlabelled_uncurated_and_scorable(trained_home):
+    store = Store.open(trained_home)
+    curated = pd.concat([labelled_rows(store, "2019"), labelled_rows(store, "2020")])
+    assert unlabelled_rows(_config(), store, curated) is None  # default: none
+    rows = unlabelled_rows(_config(unlabelled_dataset=UNLABELLED), store, curated)
+    assert 0 < len(rows) <= 232
+    assert rows["label"].isna().all() and has_enough_annotation(rows).all()
+    # a variant that is curated never joins the unlabelled set
+    one = rows.head(1).assign(label=1.0)
+    again = unlabelled_rows(
+        _config(unlabelled_dataset=UNLABELLED), store, pd.concat([curated, one])
+    )
+    assert len(again) == len(rows) - 1 and rows["variant"].iloc[0] not in set(again["variant"])
+
+
+@pytest.mark.parametrize(
+    ("dataset", "message"),
+    [
+        ("gnomad_missense", "add-dbnsfp FILE --dataset gnomad_missense"),
+        ("dbnsfp_v23_test", "enough"),
+    ],
+)
+def test_an_unusable_unlabelled_dataset_is_a_clear_error(trained_home, dataset, message):
+    with pytest.raises(ValueError, match=message):
+        unlabelled_rows(
+            _config(unlabelled_dataset=dataset),
+            Store.open(trained_home),
+            pd.DataFrame({"variant": []}),
+        )
+
+
+def test_the_unlabelled_condition_uses_the_final_models_scores(trained_home):
+    store = Store.open(trained_home)
+    train = labelled_rows(store, "2019").reset_index(drop=True)
+    config = _config(
+        unlabelled_dataset=UNLABELLED,
+        cv_folds=3,
+        n_bootstrap=100,
+        lightgbm={**TrainingConfig.from_toml().lightgbm, "n_estimators": 40},
+    )
+    unlabelled = unlabelled_rows(config, store, train)
+    trained = train_feature_set(train, load_feature_set("noaf"), config, unlabelled=unlabelled)
+    names = trained.feature_set.feature_names
+    scores = trained.model.predict_proba(unlabelled[names])[:, 1]
+    assert trained.calibration.n_unlabelled == len(unlabelled)
+    assert np.isin(scores, trained.calibration.grid).all()

@@ -1,0 +1,358 @@
+"""PredictionService in-process, on the SYNTHETIC tiny home: agreement with the Scorer,
+explanations, frequency criteria, the model card, the annotated VCF, uploads and limits.
+
+The tiny home's variants, scores and frequencies are made up: these tests check
+what the service does with whatever the champions say, never a real figure.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vipredict.acmg import BA1_FAF
+from vipredict.config import DEFAULT_BS1_FAF, Limits, SettingsError, get_settings
+from vipredict.features.frequency import GRPMAX_EXCLUDED
+from vipredict.io.files import json_safe
+from vipredict.io.inputs import record_from_key
+from vipredict.io.vcf import VIP_INFO_HEADERS
+from vipredict.model.scorer import frequency_evidence
+from vipredict.service.predictor import PredictionService
+from vipredict.service.schemas import VariantIn, VariantOut
+from vipredict.service.security import ServingError, decode_upload
+from vipredict.variants import parse_variant_key
+
+#: Keys that never reach the store's answer: unknown locus, wrong build, indel, garbage.
+BAD_KEYS = ("GRCh37:1:1:A:G", "GRCh38:1:1000000:G:A", "GRCh37:1:1000000:G:GA", "not a key")
+
+
+def _text(value: Any) -> str:
+    """A result cell as text: missing (None, NaN, pd.NA) is empty."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return ""
+    return str(value)
+
+
+def _number(value: Any) -> float | None:
+    """A result number as JSON can say it: missing and infinite (an LR at posterior 1) are null."""
+    if value is None or pd.isna(value):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _wrong_ref(key: str) -> str:
+    """``key`` with a REF the store does not hold at that locus (a ref_mismatch)."""
+    v = parse_variant_key(key)
+    wrong = next(b for b in "ACGT" if b not in (v.ref, v.alt))
+    return f"{v.build}:{v.chrom}:{v.pos}:{wrong}:{v.alt}"
+
+
+def _flatten(out: VariantOut) -> dict[str, Any]:
+    """A service answer in the Scorer's result columns (what both must agree on)."""
+    frequency = out.frequency_evidence
+    return {
+        "input": out.input,
+        "variant": out.variant or "",
+        "gene": out.gene or "",
+        "evidence": out.evidence,
+        "points": out.points,
+        "next_level": out.next_level.code if out.next_level else "",
+        "BA1": frequency.BA1.status if frequency else "",
+        "BS1": frequency.BS1.status if frequency else "",
+        "PM2_Supporting": frequency.PM2.status if frequency else "",
+        "priority_model": out.priority.model or "",
+        "model": out.model.name,
+        "model_version": out.model.version,
+        "run_id": out.model.run_id,
+        "error": out.error or "",
+        "error_detail": out.error_detail or "",
+    }
+
+
+def test_results_agree_with_scorer(
+    prediction_service: PredictionService,
+    judged_keys: list[str],
+    unjudged_keys: dict[str, list[str]],
+):
+    """A third of the SYNTHETIC judged keys, every stored key the model cannot judge, a
+    ref_mismatch and bad keys: the service says what ``Scorer.score_records`` says, field
+    by field."""
+    stored = [*judged_keys[::3], *(k for keys in unjudged_keys.values() for k in keys)]
+    keys = [*stored, _wrong_ref(judged_keys[0]), *BAD_KEYS]
+    served = prediction_service.predict([VariantIn(variant=k) for k in keys])
+    reference = prediction_service.scorer.score_records([record_from_key(k) for k in keys])
+    assert len(served) == len(reference) == len(keys)
+    model = prediction_service.scorer.evidence_model
+    errors = set()
+    for out, (_, ref) in zip(served, reference.iterrows(), strict=True):
+        expected = {column: _text(ref[column]) for column in _flatten(out)}
+        expected["points"] = int(ref["points"])
+        if not expected["model"]:
+            # A record never scored has no model in the result table; JSON always names
+            # the evidence model that would have judged it.
+            expected.update(model=model.name, model_version=model.version, run_id=model.run_id)
+        assert _flatten(out) == expected
+        for name, value in (
+            ("score", out.score),
+            ("posterior", out.posterior),
+            ("likelihood_ratio", out.likelihood_ratio),
+            ("priority_score", out.priority.score),
+        ):
+            expected_value = _number(ref[name])
+            if expected_value is None:
+                assert value is None, name
+            else:
+                assert value == pytest.approx(expected_value, rel=1e-9), name
+        if out.next_level is not None:
+            assert out.next_level.score_distance == pytest.approx(ref["next_level_distance"])
+        errors.add(out.error)
+    assert errors >= {None, "no_features", "insufficient_annotation", "ref_mismatch", "not_snv"}
+
+
+def test_lazy_and_precomputed_answers_match(
+    prediction_service: PredictionService,
+    judged_keys: list[str],
+    unjudged_keys: dict[str, list[str]],
+):
+    """A service that scores on demand answers exactly as the warmed cache (synthetic keys)."""
+    lazy = PredictionService(prediction_service.scorer, prediction_service.card)
+    keys = [*judged_keys[:50], *(k for ks in unjudged_keys.values() for k in ks[:3]), *BAD_KEYS]
+    variants = [VariantIn(variant=k) for k in keys]
+    assert json.loads(lazy.predict_json(variants)) == json.loads(
+        prediction_service.predict_json(variants)
+    )
+
+
+def test_top_features_are_the_largest_contributions(
+    prediction_service: PredictionService, judged_keys: list[str]
+):
+    """TreeSHAP of a synthetic variant: the five largest |contributions|, adding up to the logit."""
+    key = judged_keys[7]
+    out = prediction_service.predict([VariantIn(variant=key)])[0]
+    model = prediction_service.scorer.evidence_model
+    row = prediction_service.store.lookup([key])[model.feature_names]
+    contributions = model.model.booster_.predict(row, pred_contrib=True)[0]
+    contrib, bias = contributions[:-1], contributions[-1]
+    expected = sorted(zip(model.feature_names, contrib, strict=True), key=lambda p: -abs(p[1]))[:5]
+    assert [c.feature for c in out.top_features] == [name for name, _ in expected]
+    assert [c.contribution for c in out.top_features] == pytest.approx([v for _, v in expected])
+    logit = math.log(out.score / (1 - out.score))
+    assert logit == pytest.approx(bias + contrib.sum(), abs=1e-6)
+
+
+def test_next_level_points_to_a_stronger_reached_code(
+    prediction_service: PredictionService,
+    judged_keys: list[str],
+    unjudged_keys: dict[str, list[str]],
+):
+    """Synthetic judged keys head to a calibrated code; a variant with an error heads nowhere."""
+    thresholds = prediction_service.scorer.evidence_model.calibration.thresholds
+    outs = prediction_service.predict([VariantIn(variant=k) for k in judged_keys])
+    checked = 0
+    for out in outs:
+        if out.next_level is None:
+            continue
+        threshold = thresholds[out.next_level.code]
+        assert threshold is not None
+        assert out.next_level.score_distance == pytest.approx(abs(threshold - out.score))
+        assert out.next_level.code != out.evidence
+        checked += 1
+    assert checked > 0
+    thin = unjudged_keys["insufficient_annotation"]
+    for out in prediction_service.predict([VariantIn(variant=k) for k in thin]):
+        assert out.score is not None and out.error == "insufficient_annotation"
+        assert out.next_level is None and out.evidence == "none" and out.points == 0
+
+
+def _freq_frame(**values: float) -> pd.DataFrame:
+    columns = {
+        f"{d}_{g}_{s}": np.nan
+        for d in ("gnomad", "exac")
+        for g in ("afr", "amr", "asj", "eas", "fin", "nfe", "sas", "oth")
+        for s in ("af", "faf95")
+    }
+    return pd.DataFrame([{**columns, **values}])
+
+
+def test_frequency_criteria_skip_bottlenecked_groups_for_ba1():
+    finnish = frequency_evidence(
+        _freq_frame(
+            gnomad_fin_faf95=0.2, gnomad_fin_af=0.25, gnomad_nfe_faf95=0.0, gnomad_nfe_af=0.0
+        ),
+        DEFAULT_BS1_FAF,
+    )[0]
+    assert finnish["BA1"]["met"] is False
+    assert finnish["PM2"]["met"] is False and finnish["PM2"]["group"] == "gnomad:fin"
+    common = frequency_evidence(
+        _freq_frame(
+            exac_nfe_faf95=0.07, exac_nfe_af=0.08, gnomad_afr_faf95=0.02, gnomad_afr_af=0.03
+        ),
+        DEFAULT_BS1_FAF,
+    )[0]
+    assert common["BA1"] | {"met": True, "group": "exac:nfe"} == common["BA1"]
+    assert common["BA1"]["faf"] > BA1_FAF
+    assert common["BS1"]["met"] is True
+
+
+def test_frequency_criteria_unknown_absent_and_configurable_bs1():
+    unknown = frequency_evidence(_freq_frame(), DEFAULT_BS1_FAF)[0]
+    assert {c["status"] for c in unknown.values()} == {"unknown"}
+    absent = frequency_evidence(
+        _freq_frame(gnomad_nfe_af=0.0, gnomad_nfe_faf95=0.0), DEFAULT_BS1_FAF
+    )[0]
+    assert absent["PM2"]["met"] is True and absent["PM2"]["group"] is None
+    assert absent["BA1"]["met"] is False
+    rare = _freq_frame(gnomad_nfe_faf95=0.004, gnomad_nfe_af=0.005)
+    assert frequency_evidence(rare, DEFAULT_BS1_FAF)[0]["BS1"]["met"] is False
+    assert frequency_evidence(rare, bs1_faf=0.003)[0]["BS1"]["met"] is True
+
+
+def test_store_variants_get_their_frequency_criteria(
+    prediction_service: PredictionService, store_rows: pd.DataFrame
+):
+    """Invented frequencies of the synthetic store: a rare observed variant, a common one,
+    a covered one never observed, and one in a gene the frequency data do not cover."""
+    observed = store_rows[
+        (store_rows["gnomad_observed"] == 1) & (store_rows["gnomad_grpmax_faf95"] > 0)
+    ].sort_values("gnomad_grpmax_faf95")
+    rare, common = observed.iloc[0], observed.iloc[-1]
+    absent = store_rows[(store_rows["gnomad_observed"] == 0) & store_rows["gnomad_nfe_af"].eq(0)]
+    uncovered = store_rows[store_rows["gnomad_nfe_af"].isna() & store_rows["exac_nfe_af"].isna()]
+    keys = [rare["variant"], common["variant"], absent["variant"].iloc[0]]
+    keys.append(uncovered["variant"].iloc[0])
+    outs = prediction_service.predict([VariantIn(variant=str(k)) for k in keys])
+    evidence = [out.frequency_evidence for out in outs]
+    assert all(e is not None for e in evidence)
+    for out, row in ((evidence[0], rare), (evidence[1], common)):
+        ba1 = out.BA1
+        assert ba1.group is not None and ba1.group.split(":")[1] not in GRPMAX_EXCLUDED
+        assert ba1.faf >= float(row["gnomad_grpmax_faf95"]) - 1e-12
+    assert evidence[0].BA1.status == "not_met" and evidence[0].PM2.status == "not_met"
+    assert common["gnomad_grpmax_faf95"] > BA1_FAF
+    assert evidence[1].BA1.status == "met" and evidence[1].BS1.status == "met"
+    assert evidence[2].PM2.status == "met" and evidence[2].PM2.group is None
+    assert evidence[2].BA1.status == "not_met"
+    assert {evidence[3].BA1.status, evidence[3].BS1.status, evidence[3].PM2.status} == {"unknown"}
+
+
+def test_priority_is_separate_from_evidence(
+    prediction_service: PredictionService, judged_keys: list[str]
+):
+    out = prediction_service.predict([VariantIn(variant=judged_keys[0])])[0]
+    assert out.model.name == prediction_service.scorer.evidence_model.name == "vipredict-noaf"
+    assert out.priority.model is not None and out.priority.model.startswith("vipredict-af")
+    assert out.priority.score is not None and out.priority.score != out.score
+    assert out.evidence.startswith(("PP3", "BP4", "none"))
+
+
+def test_model_card_names_data_calibration_and_rules(prediction_service: PredictionService):
+    """The card of the synthetic champions: data digest, thresholds, rules, limits, versions."""
+    card = prediction_service.model_card()
+    evidence, priority = card["models"]
+    assert evidence["emits_evidence"] is True and priority["emits_evidence"] is False
+    assert set(evidence["calibration"]["thresholds"]) >= {"PP3_Supporting", "BP4_VeryStrong"}
+    assert evidence["training_data"] and evidence["training_data"][0]["digest"]
+    assert any("never combine" in rule.lower() for rule in card["combination_rules"])
+    assert card["versions"]["lightgbm"] == metadata.version("lightgbm")
+    assert "gene/disease-specific" in card["frequency_rules"]["BS1"]["note"]
+    assert card["frequency_rules"]["BS1"]["threshold"] == prediction_service.scorer.bs1_faf
+    assert card["frequency_rules"]["BA1"]["threshold"] == BA1_FAF
+    assert card["feature_store"]["n_variants"] == len(prediction_service.store)
+    limits = prediction_service.limits
+    assert card["limits"] == {"max_variants": limits.max_variants, "max_bytes": limits.max_bytes}
+    json.dumps(card, allow_nan=False)
+
+
+def test_json_safe_drops_non_finite_values():
+    assert json_safe({"a": [1.0, float("inf")], "b": {"c": float("nan")}}) == {
+        "a": [1.0, None],
+        "b": {"c": None},
+    }
+
+
+def _vcf(*body: str) -> str:
+    header = [
+        "##fileformat=VCFv4.2",
+        "##reference=GRCh37",
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO",
+    ]
+    return "\n".join([*header, *body]) + "\n"
+
+
+def _vip_headers(lines: list[str]) -> int:
+    return sum(line.startswith("##INFO=<ID=VIP_") for line in lines)
+
+
+def test_annotate_vcf_keeps_every_line(
+    prediction_service: PredictionService, judged_keys: list[str]
+):
+    """A gzip upload of a synthetic variant, a multi-allelic indel and two broken lines:
+    every line comes back, each allele with its result or its named error; annotating
+    the output again replaces the fields instead of repeating them."""
+    v = parse_variant_key(judged_keys[3])
+    text = _vcf(
+        f"{v.chrom}\t{v.pos}\trs1\t{v.ref}\t{v.alt}\t50\tPASS\tDP=10",
+        f"chr{v.chrom}\t{v.pos}\t.\t{v.ref}\t{v.alt},{v.ref}T\t.\t.\t.",
+        "1\t100",
+        "garbage line without tabs",
+    )
+    out = prediction_service.annotate_vcf(gzip.compress(text.encode())).splitlines()
+    assert _vip_headers(out) == len(VIP_INFO_HEADERS) == 4
+    body = [line for line in out if not line.startswith("#")]
+    assert len(body) == 4
+    assert body[0].split("\t")[7].startswith("DP=10;VIP_SCORE=")
+    assert body[0].split("\t")[:7] == [v.chrom, str(v.pos), "rs1", v.ref, v.alt, "50", "PASS"]
+    assert "VIP_ERR=.,not_snv" in body[1]
+    assert body[2].endswith("VIP_ERR=malformed_record")
+    assert body[3].split("\t")[0] == "garbage line without tabs"
+    again = prediction_service.annotate_vcf("\n".join(out)).splitlines()
+    assert _vip_headers(again) == 4
+    assert [line.count("VIP_ERR=") for line in again if not line.startswith("#")] == [1] * 4
+    assert [line for line in again if not line.startswith("#")][:2] == body[:2]
+
+
+def test_gzip_members_limits_and_garbage():
+    two_members = gzip.compress(b"##fileformat=VCFv4.2\n") + gzip.compress(b"1\t1\t.\tA\tG\n")
+    assert decode_upload(two_members, 1000).endswith("A\tG\n")
+    with pytest.raises(ServingError) as bomb:
+        decode_upload(gzip.compress(b"A" * 10_000), 1000)
+    assert bomb.value.status == 413 and "VIPREDICT_MAX_BYTES=1000" in bomb.value.message
+    for bad in (b"", b"\x1f\x8b\x08garbage", b"\xff\xfe\x00binary", gzip.compress(b"x" * 99)[:-8]):
+        with pytest.raises(ServingError) as refused:
+            decode_upload(bad, 1000)
+        assert refused.value.status == 400
+
+
+def test_variant_limit_names_itself(prediction_service: PredictionService):
+    small = PredictionService(
+        prediction_service.scorer, prediction_service.card, Limits(max_variants=2)
+    )
+    for call in (small.predict_json, small.predict):
+        with pytest.raises(ServingError) as refused:
+            call([VariantIn(variant="GRCh37:1:1:A:G")] * 3)
+        assert refused.value.status == 413
+        assert "VIPREDICT_MAX_VARIANTS=2" in refused.value.message
+    assert len(json.loads(small.predict_json([VariantIn(variant="GRCh37:1:1:A:G")] * 2))) == 2
+    upload = _vcf(*(f"1\t{p}\t.\tA\tG\t.\t.\t." for p in (1, 2, 3))).encode()
+    with pytest.raises(ServingError) as refused:
+        small.predict_upload(upload, "json")
+    assert refused.value.status == 413
+
+
+def test_service_limits_come_from_the_settings(tiny_home, prediction_service: PredictionService):
+    """Defaults, overrides, refusals by name; the loaded service keeps its home's limits."""
+    assert get_settings({}).limits == Limits(10_000, 50 * 1024 * 1024)
+    env = {"VIPREDICT_MAX_VARIANTS": "7", "VIPREDICT_MAX_BYTES": "99"}
+    assert get_settings(env).limits == Limits(7, 99)
+    for name, value in (("VIPREDICT_MAX_VARIANTS", "0"), ("VIPREDICT_MAX_BYTES", "lots")):
+        with pytest.raises(SettingsError, match=name):
+            get_settings({name: value})
+    assert prediction_service.limits == tiny_home.limits
