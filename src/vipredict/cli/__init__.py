@@ -210,7 +210,6 @@ def annotate(
 ) -> None:
     """Add store features (default: the evidence model's) and PP3/BP4 evidence to a VCF."""
     from vipredict.jobs.annotate import annotate_vcf, index_vcf, join_threads
-    from vipredict.model.scorer import load_scorer
     from vipredict.store.partitioned import Store
 
     if not input_path.is_file():
@@ -218,7 +217,11 @@ def annotate(
     settings = configure_runtime_env()
     threads = join_threads()
     table = Store(store, threads) if store else Store.open(settings, threads)
-    scorer = load_scorer(settings, with_priority=False, with_store=False) if score else None
+    scorer = None
+    if score:  # the model stack (MLflow, scikit-learn) loads only when scoring is asked for
+        from vipredict.model.scorer import load_scorer
+
+        scorer = load_scorer(settings, with_priority=False, with_store=False)
     chosen = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
     report = annotate_vcf(input_path, output, table, scorer, chosen, build)
     errors = ", ".join(f"{code} {n:,}" for code, n in report.errors.most_common()) or "none"
