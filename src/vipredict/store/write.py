@@ -85,6 +85,17 @@ def append_rows(
     """
     declared = feature_specs() if specs is None else specs
     validate_feature_table(table, declared, f"store rows for {root}")
+    return _write_files(table, root, tag, declared, first_row)
+
+
+def _write_files(
+    table: pd.DataFrame,
+    root: Path,
+    tag: str | None,
+    declared: tuple[FeatureSpec, ...],
+    first_row: int = 0,
+) -> int:
+    """Write already validated rows as new files under ``root``; the rows written."""
     if table.empty:
         return 0
     ds.write_dataset(
@@ -113,10 +124,15 @@ def write_rows(
     root = Path(root)
     declared = feature_specs() if specs is None else specs
     validate_feature_table(table, declared, f"store rows for {root}")
+    return _swap_in(table, root, declared)
+
+
+def _swap_in(table: pd.DataFrame, root: Path, declared: tuple[FeatureSpec, ...]) -> Path:
+    """Write validated rows beside ``root``, then swap them in (nothing left on failure)."""
     staging = root.with_name(f".{root.name}.staging-{uuid.uuid4().hex[:8]}")
     staging.mkdir(parents=True)
     try:
-        append_rows(table, staging, BASE_TAG, declared)
+        _write_files(table, staging, BASE_TAG, declared)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -137,11 +153,12 @@ def replace_base(table: pd.DataFrame, root: Path) -> None:
     ``vipredict add-dbnsfp`` streamed in, which can take hours to stream again.
     """
     root = Path(root)
-    validate_feature_table(table, feature_specs(), f"store rows for {root}")
+    declared = feature_specs()
+    validate_feature_table(table, declared, f"store rows for {root}")
     if not root.exists():
-        write_rows(table, root)
+        _swap_in(table, root, declared)
         return
-    staging = write_rows(table, root.with_name(f".{root.name}.base-{uuid.uuid4().hex[:8]}"))
+    staging = _swap_in(table, root.with_name(f".{root.name}.base-{uuid.uuid4().hex[:8]}"), declared)
     for old in root.glob(BASE_FILES):
         old.unlink()
     for new in staging.glob(FILES):
