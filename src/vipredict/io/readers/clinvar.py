@@ -34,21 +34,8 @@ from vipredict.io.sources import get_source, resolve
 Dialect = Literal["standard", "legacy", "macarthur"]
 
 CLINVAR_COLUMNS = (
-    "variant",
-    "build",
-    "chrom",
-    "pos",
-    "ref",
-    "alt",
-    "gene",
-    "clnsig",
-    "clnrevstat",
-    "stars",
-    "molecular_consequence",
-    "is_missense",
-    "label",
-    "source",
-    "source_version",
+    "variant", "build", "chrom", "pos", "ref", "alt", "gene", "clnsig", "clnrevstat",
+    "stars", "molecular_consequence", "is_missense", "label", "source", "source_version",
 )
 
 #: Gold stars by review status, normalised text (``_``/``..`` folded, no space after commas).
@@ -63,15 +50,9 @@ STARS = {
 LEGACY_STARS = {"prof": 4, "exp": 3, "mult": 2, "single": 1, "conf": 1, "not": 0}
 #: Legacy numeric CLNSIG codes, from the 2015 file's own INFO header.
 LEGACY_CLNSIG = {
-    "0": "Uncertain_significance",
-    "1": "not_provided",
-    "2": "Benign",
-    "3": "Likely_benign",
-    "4": "Likely_pathogenic",
-    "5": "Pathogenic",
-    "6": "drug_response",
-    "7": "histocompatibility",
-    "255": "other",
+    "0": "Uncertain_significance", "1": "not_provided", "2": "Benign", "3": "Likely_benign",
+    "4": "Likely_pathogenic", "5": "Pathogenic", "6": "drug_response",
+    "7": "histocompatibility", "255": "other",
 }
 
 
@@ -147,15 +128,9 @@ def _standard_rows(record: pysam.VariantRecord, dialect: Dialect) -> Iterator[di
         mc = _consequence_names(_joined(_info(record, "MC")), dialect)
     for alt in record.alts or (".",):
         yield {
-            "chrom": record.chrom,
-            "pos": record.pos,
-            "ref": record.ref,
-            "alt": alt,
-            "gene": gene,
-            "clnsig": clnsig,
-            "clnrevstat": revstat,
-            "stars": stars_from_review(revstat),
-            "molecular_consequence": mc,
+            "chrom": record.chrom, "pos": record.pos, "ref": record.ref, "alt": alt,
+            "gene": gene, "clnsig": clnsig, "clnrevstat": revstat,
+            "stars": stars_from_review(revstat), "molecular_consequence": mc,
         }
 
 
@@ -170,10 +145,7 @@ def _legacy_rows(record: pysam.VariantRecord) -> Iterator[dict[str, Any]]:
         codes = [c for i in slots if i < len(sigs) for c in str(sigs[i]).split("|")]
         statuses = [s for i in slots if i < len(revs) for s in str(revs[i]).split("|")]
         yield {
-            "chrom": record.chrom,
-            "pos": record.pos,
-            "ref": record.ref,
-            "alt": alt,
+            "chrom": record.chrom, "pos": record.pos, "ref": record.ref, "alt": alt,
             "gene": gene,
             "clnsig": "|".join(LEGACY_CLNSIG.get(c, c) for c in codes) or None,
             "clnrevstat": "|".join(statuses) or None,
@@ -209,26 +181,15 @@ def read_clinvar_vcf(path: Path, build: str, source_name: str | None = None) -> 
     and counted in the log and in ``attrs["dropped"]``; the file never fails on them.
     """
     rows, dialect = _records(Path(path))
-    frame = pd.DataFrame(
-        rows,
-        columns=[
-            "chrom",
-            "pos",
-            "ref",
-            "alt",
-            "gene",
-            "clnsig",
-            "clnrevstat",
-            "stars",
-            "molecular_consequence",
-        ],
-    )
+    frame = pd.DataFrame(rows, columns=[
+        "chrom", "pos", "ref", "alt", "gene", "clnsig", "clnrevstat", "stars",
+        "molecular_consequence",
+    ])
     frame = attach_keys(frame, build, f"ClinVar VCF {Path(path).name}")
     mc = frame["molecular_consequence"].astype("string")
     frame["molecular_consequence"] = mc
     frame["is_missense"] = (
-        mc.str.split(",")
-        .map(lambda names: "missense_variant" in names, na_action="ignore")
+        mc.str.split(",").map(lambda names: "missense_variant" in names, na_action="ignore")
         .astype("boolean")
     )
     for column in ("gene", "clnsig", "clnrevstat"):
