@@ -96,7 +96,7 @@ def synthetic_annotations(n: int = 600, seed: int = 0) -> pd.DataFrame:
             "fathmm_score": -_tool(rng, signal, -3, 5),
             "vest4_score": _tool(rng, signal, 0, 1),
             "mutpred2_score": _tool(rng, signal, 0, 1),
-            "ea_score": _tool(rng, signal, 0, 100),
+            "ea_score": _tool(rng, signal, 0, 1),
             "primateai_score": _tool(rng, signal, 0, 1),
             "mpc_score": _tool(rng, signal, 0, 3),
             "cadd_phred": _tool(rng, signal, 0, 40),

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from vipredict.acmg import (
+    BA1_FAF,
     CLINGEN_LR,
     EVIDENCE_CODES,
     LEVELS,
@@ -15,8 +16,10 @@ from vipredict.acmg import (
     POINTS,
     assign_evidence,
     evidence_points,
+    frequency_criteria,
     level_lrs,
     likelihood_ratio_from_posterior,
+    met_frequency_criteria,
     next_level,
     next_levels,
     posterior_from_lr,
@@ -192,3 +195,67 @@ def test_next_levels_of_a_missing_score_is_none() -> None:
     codes, distances = next_levels([np.nan, 0.5], THRESHOLDS)
     assert codes.tolist() == [None, "PP3_Supporting"]
     assert math.isnan(distances[0]) and distances[1] == pytest.approx(0.1)
+
+
+# --------------------------------------------------------------------------- frequency criteria
+# One variant per case: (group-max FAF95, bound, max AF, pooled AF). The bound is the
+# largest FAF95, or AF where a group came as an AF only; it is never below the FAF95.
+
+NAN = math.nan
+
+
+def _one(faf: float, bound: float, af: float, pooled: float = NAN, bs1: float = 0.01) -> dict:
+    return frequency_criteria(
+        [faf], ["d:afr" if faf == faf else None], [af], ["d:nfe"], bs1_faf=bs1,
+        faf_bound=[bound], faf_bound_group=["d:sas"], pooled_af=[pooled],
+        pooled_group=["d:all"], sources=["d (input)"],
+    )[0]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("faf", "bound", "ba1", "bs1", "basis"),
+    [
+        (0.06, 0.06, "met", "met", "faf95"),  # counts: FAF95 above 5%
+        (0.02, 0.02, "not_met", "met", "faf95"),
+        (NAN, 0.04, "not_met", "unknown", "af_upper_bound"),  # AF 4% only: FAF95 <= 4% < 5%
+        (NAN, 0.009, "not_met", "not_met", "af_upper_bound"),
+        (NAN, 0.9, "unknown", "unknown", "af_upper_bound"),  # AF 90% only: still no FAF95
+        (0.001, 0.3, "unknown", "unknown", "af_upper_bound"),  # counted low, AF-only high
+        (0.07, 0.3, "met", "met", "faf95"),  # a counted group decides met whatever the AF-only one
+        (NAN, NAN, "unknown", "unknown", None),  # nothing known
+    ],
+)
+def test_ba1_bs1_met_only_on_a_faf95(faf: float, bound: float, ba1: str, bs1: str, basis) -> None:
+    got = _one(faf, bound, af=0.5)
+    assert (got["BA1"]["status"], got["BS1"]["status"]) == (ba1, bs1)
+    assert got["BA1"]["basis"] == basis
+    assert got["BA1"]["met"] is {"met": True, "not_met": False, "unknown": None}[ba1]
+    assert got["BA1"]["source"] == "d (input)"
+    if ba1 == "met":
+        assert got["BA1"]["faf"] > BA1_FAF and got["BA1"]["group"] == "d:afr"
+
+
+@pytest.mark.parametrize(
+    ("af", "pooled", "status", "group"),
+    [
+        (0.0, NAN, "met", "d:nfe"),  # absent in every group that was measured
+        (5e-5, 2e-5, "met", "d:nfe"),
+        (2e-4, NAN, "not_met", "d:nfe"),
+        (NAN, 3e-4, "not_met", "d:all"),  # overall AF alone rules PM2 out: some group is >= it
+        (NAN, 5e-5, "unknown", None),  # ... but cannot show every group is rare
+        (NAN, NAN, "unknown", None),
+    ],
+)
+def test_pm2_from_group_and_overall_af(af: float, pooled: float, status: str, group) -> None:
+    got = _one(NAN, NAN, af=af, pooled=pooled)["PM2"]
+    assert got["status"] == status
+    assert got["group"] == group
+
+
+def test_missing_labels_are_none_and_ba1_stands_alone() -> None:
+    got = frequency_criteria(
+        [0.2], [float("nan")], [0.3], [None], bs1_faf=0.01, sources=[float("nan")]
+    )[0]
+    assert got["BA1"]["status"] == "met" and got["BA1"]["group"] is None
+    assert got["PM2"]["source"] is None
+    assert met_frequency_criteria(got) == ["BA1"]  # BS1 is met too, but BA1 stands alone

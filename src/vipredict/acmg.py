@@ -8,7 +8,8 @@ Everything here is the guidelines' arithmetic, not a model:
 * how a score is placed against calibrated thresholds (:func:`assign_evidence`)
   and which stronger level it is heading to (:func:`next_levels`);
 * the frequency criteria BA1, BS1 and PM2_Supporting (ClinGen SVI thresholds),
-  applied to already-computed group-max frequencies (:func:`frequency_criteria`).
+  applied to already-computed group-max frequencies (:func:`frequency_criteria`),
+  including what a group given as an AF without AC/AN can and cannot decide.
 
 The calibration algorithm that *finds* thresholds lives in
 :mod:`vipredict.model.calibration`; it imports its vocabulary from here.
@@ -161,11 +162,83 @@ def next_level(
 # --------------------------------------------------------------------------- frequency criteria
 
 
-def _criterion(value: float, group: str | None, threshold: float, above: bool) -> dict[str, Any]:
-    if math.isnan(value):
-        return {"status": "unknown", "met": None, "group": None, "faf": None}
-    met = bool(value > threshold) if above else bool(value < threshold)
-    return {"status": "met" if met else "not_met", "met": met, "group": group, "faf": value}
+FAF_BASIS = "faf95"
+AF_BOUND_BASIS = "af_upper_bound"
+AF_BASIS = "af"
+POOLED_BASIS = "pooled_af"
+
+
+def _status(
+    status: str, group: str | None, value: float | None, basis: str | None, detail: str
+) -> dict[str, Any]:
+    met = None if status == "unknown" else status == "met"
+    return {
+        "status": status,
+        "met": met,
+        "group": group,
+        "faf": value,
+        "basis": basis,
+        "detail": detail,
+    }
+
+
+def _above(
+    faf: float, group: str | None, bound: float, bound_group: str | None, threshold: float
+) -> dict[str, Any]:
+    """BA1/BS1: met only on a FAF95 above ``threshold``; AF-only groups can only rule it out.
+
+    FAF95 is a lower confidence bound on the AF, so it never exceeds the AF: a
+    group's AF at or under the threshold proves its FAF95 is too, and
+    ``bound`` (the largest FAF95, or the AF where only an AF is given) at or under
+    the threshold is ``not_met``. An AF above it without AC/AN says nothing
+    either way: ``unknown``.
+    """
+    if not math.isnan(faf) and faf > threshold:
+        return _status("met", group, faf, FAF_BASIS, f"FAF95 {faf:.3g} > {threshold:g}")
+    if math.isnan(bound):
+        return _status("unknown", None, None, None, "no frequency data")
+    counted = not math.isnan(faf) and faf >= bound
+    basis = FAF_BASIS if counted else AF_BOUND_BASIS
+    if bound <= threshold:
+        what = "FAF95" if counted else "FAF95 at most (AF)"
+        return _status("not_met", bound_group, bound, basis, f"{what} {bound:.3g} <= {threshold:g}")
+    return _status(
+        "unknown",
+        bound_group,
+        None,
+        AF_BOUND_BASIS,
+        f"AF {bound:.3g} in {bound_group} > {threshold:g} without AC/AN: no FAF95 "
+        "(a gnomAD sites VCF with counts can decide it)",
+    )
+
+
+def _rare(af: float, group: str | None, pooled: float, pooled_group: str | None) -> dict[str, Any]:
+    """PM2_Supporting: the AF under :data:`PM2_AF` in every group.
+
+    The overall (pooled) AF is a weighted mean of the group AFs, so some group is
+    at least as frequent: an overall AF at or above the threshold rules PM2 out
+    even without group values; under it, it proves nothing about the groups.
+    """
+    if not math.isnan(pooled) and pooled >= PM2_AF and (math.isnan(af) or af < PM2_AF):
+        return _status("not_met", pooled_group, pooled, POOLED_BASIS, f"overall AF {pooled:.3g}")
+    if math.isnan(af):
+        return _status("unknown", None, None, None, "no group frequency")
+    if af < PM2_AF:
+        return _status("met", group, af, AF_BASIS, f"AF {af:.3g} < {PM2_AF:g} in every group")
+    return _status("not_met", group, af, AF_BASIS, f"AF {af:.3g} >= {PM2_AF:g}")
+
+
+def _nan_array(values: Sequence[float] | None, like: Sequence[Any]) -> list[float]:
+    if values is None:
+        return [math.nan] * len(like)
+    return [math.nan if v is None else float(v) for v in values]
+
+
+def _labels(values: Sequence[Any] | None, n: int) -> list[str | None]:
+    """Group labels with every missing spelling (None, NaN, pd.NA, "") as None."""
+    if values is None:
+        return [None] * n
+    return [v if isinstance(v, str) and v else None for v in values]
 
 
 def frequency_criteria(
@@ -174,25 +247,53 @@ def frequency_criteria(
     max_af: Sequence[float],
     max_af_group: Sequence[str | None],
     bs1_faf: float,
+    faf_bound: Sequence[float] | None = None,
+    faf_bound_group: Sequence[str | None] | None = None,
+    pooled_af: Sequence[float] | None = None,
+    pooled_group: Sequence[str | None] | None = None,
+    sources: Sequence[str] | None = None,
 ) -> list[dict[str, dict[str, Any]]]:
-    """BA1/BS1/PM2_Supporting per variant from its group-max FAF95 and its largest group AF.
+    """BA1/BS1/PM2_Supporting per variant, each ``met``/``not_met``/``unknown`` with its basis.
 
-    BA1 and BS1 compare the group-max FAF95 (bottlenecked groups already left
-    out by the caller) with 5% and the configured BS1 threshold. PM2_Supporting
-    is conservative the other way: the allele must be rare (AF < 0.0001) in
-    *every* group, so it takes the largest AF of all groups. A NaN value (no
-    frequency data) leaves the criterion ``unknown``, never ``not_met``.
+    BA1 (ClinGen SVI, Ghosh et al. 2018: stand-alone benign above 5%) and BS1 (the
+    configured threshold) are met only when a non-bottlenecked group's filtering
+    allele frequency (FAF95, gnomAD's group-max statistic) exceeds the threshold.
+    A group given as an AF without AC/AN (VEP's gnomAD fields) has no FAF95: it
+    can show the criterion is not met (FAF95 <= AF) but never that it is, however
+    far above the threshold, because nothing bounds the sampling error of an AF
+    of unknown AN (SVI's BA1 asks for at least 2,000 alleles; gnomAD's FAF95 is
+    the statistic that accounts for AN). ``faf_bound`` is the largest FAF95, or
+    AF for such groups (defaults to ``grpmax_faf``: every group counted).
+
+    PM2_Supporting needs the allele rare (AF < 0.0001) in *every* group, so it
+    takes the largest AF of all groups, bottlenecked ones included; an AF alone
+    decides it. An overall AF (``pooled_af``) at or above 0.0001 rules it out.
+    A NaN leaves a criterion ``unknown``, never ``not_met``. Each criterion also
+    carries ``basis`` (``faf95``, ``af_upper_bound``, ``af``, ``pooled_af``), a
+    ``detail`` sentence and ``source``: the datasets the variant's frequencies came from.
     """
-    return [
-        {
-            "BA1": _criterion(float(faf), fgroup, BA1_FAF, True),
-            "BS1": _criterion(float(faf), fgroup, bs1_faf, True),
-            "PM2": _criterion(float(af), agroup, PM2_AF, False),
+    n = len(grpmax_faf)
+    bound = _nan_array(faf_bound if faf_bound is not None else grpmax_faf, grpmax_faf)
+    faf_group = _labels(grpmax_group, n)
+    bound_group = _labels(faf_bound_group, n) if faf_bound_group is not None else faf_group
+    pooled = _nan_array(pooled_af, grpmax_faf)
+    pooled_labels = _labels(pooled_group, n)
+    af_group = _labels(max_af_group, n)
+    named = _labels(sources, n)
+    faf = _nan_array(grpmax_faf, grpmax_faf)
+    af = _nan_array(max_af, grpmax_faf)
+    out = []
+    for i in range(n):
+        upper = (faf[i], faf_group[i], bound[i], bound_group[i])
+        criteria = {
+            "BA1": _above(*upper, BA1_FAF),
+            "BS1": _above(*upper, bs1_faf),
+            "PM2": _rare(af[i], af_group[i], pooled[i], pooled_labels[i]),
         }
-        for faf, fgroup, af, agroup in zip(
-            grpmax_faf, grpmax_group, max_af, max_af_group, strict=True
-        )
-    ]
+        for criterion in criteria.values():
+            criterion["source"] = named[i]
+        out.append(criteria)
+    return out
 
 
 def met_frequency_criteria(criteria: Mapping[str, Mapping[str, Any]]) -> list[str]:

@@ -8,7 +8,10 @@ join never silently misses because of a prefix.
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 
 import numpy as np
 import pandas as pd
@@ -59,6 +62,26 @@ def normalise_build(build: str) -> str:
     if canonical is None:
         raise VariantError("unknown_build", f"build {build!r} is not GRCh37/hg19 or GRCh38/hg38")
     return canonical
+
+
+@cache
+def _contig_table() -> dict:
+    return tomllib.loads(resources.files("vipredict").joinpath("data/contigs.toml").read_text())
+
+
+def contig_lengths(build: str) -> dict[str, int]:
+    """Primary contig lengths (bp) of ``build`` (``data/contigs.toml``, from the GRC reports).
+
+    Used to refuse a position beyond the end of its chromosome
+    (``position_out_of_range``) and to tell the builds apart by the contig lengths
+    a VCF header declares.
+    """
+    return dict(_contig_table()[normalise_build(build)])
+
+
+def alternate_lengths(build: str) -> dict[str, int]:
+    """Other lengths a header may give a contig of ``build`` (UCSC hg19's 16,571-bp chrM)."""
+    return dict(_contig_table().get("alternates", {}).get(normalise_build(build), {}))
 
 
 def normalise_chrom(chrom: str | int) -> str:

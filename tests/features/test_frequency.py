@@ -15,9 +15,12 @@ from vipredict.features.aachange import AminoAcidChangeFeatures
 from vipredict.features.frequency import (
     DEFAULT_GROUPS,
     FEATURES,
+    SUMMARY_COLUMNS,
     FrequencyFeatures,
     faf95,
     frequency_specs,
+    frequency_summary,
+    with_input_frequencies,
 )
 from vipredict.features.spec import spec_names
 from vipredict.schema import SchemaError
@@ -212,3 +215,103 @@ def test_inside_pipeline_and_union(annotations: pd.DataFrame) -> None:
     annotations = annotations.assign(aa_ref="R", aa_alt="P")
     union = make_union(frequency, AminoAcidChangeFeatures()).set_output(transform="pandas")
     assert union.fit_transform(annotations).shape == (5, len(FEATURES) + 11)
+
+
+# --------------------------------------------------------------------------- input frequencies
+# Long tables as a user's input gives them (a CSQ's gnomAD AFs, a sites VCF's counts):
+# SYNTHETIC rows, each built to make one rule decide.
+
+V_INPUT = "GRCh38:1:100:A:G"  # only the input knows it
+V_STORE = "GRCh37:13:1:A:G"  # the store's V_FIN
+
+
+def _input_long(rows: list[tuple[str, str, str, float | None, float | None, float | None]]):
+    frame = pd.DataFrame(rows, columns=["variant", "dataset", "group", "ac", "an", "af"])
+    return frame.astype({"ac": "float64", "an": "float64", "af": "float64"})
+
+
+AF_ONLY = _input_long(
+    [(V_INPUT, "gnomADv3", g, None, None, af) for g, af in
+     (("afr", 0.2), ("nfe", 0.0), ("asj", 0.5), ("ami", 0.3))]
+    + [(V_INPUT, "gnomADv3", "all", 4000.0, 100_000.0, 0.04)]
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("ac", [1, 2, 5, 30, 400, 10_000])
+def test_faf95_never_exceeds_the_af(ac: int) -> None:
+    """Why an AF alone can rule BA1/BS1 out: FAF95 is a lower bound on the AF."""
+    for an in (ac, 2 * ac, 50 * ac, 10_000 * ac):
+        assert faf95(np.array([ac]), np.array([an]))[0] < ac / an
+
+
+def test_af_only_groups_get_their_af_and_no_faf(annotations: pd.DataFrame) -> None:
+    rows = pd.DataFrame({"variant": [V_INPUT], "gene": ["X"], "af_global": [np.nan]})
+    groups = (*DEFAULT_GROUPS, "ami")
+    got = FrequencyFeatures(AF_ONLY, datasets=("gnomADv3",), groups=groups).fit_transform(rows)
+    row = got.iloc[0]
+    assert row["gnomADv3_afr_af"] == 0.2 and np.isnan(row["gnomADv3_afr_faf95"])
+    assert np.isnan(row["gnomADv3_afr_ac"]) and np.isnan(row["gnomADv3_afr_an"])
+    assert row["gnomADv3_grpmax_af"] == 0.2  # asj and ami are bottlenecked: left out
+    assert np.isnan(row["gnomADv3_grpmax_faf95"])
+    assert row["gnomADv3_observed"] == 1 and row["gnomADv3_n_groups_observed"] == 3
+    assert np.isnan(row["gnomADv3_eas_af"])  # not given: no row, unknown
+
+
+def test_summary_of_an_af_only_input() -> None:
+    features = pd.DataFrame({"variant": [V_INPUT, "GRCh38:1:101:A:G"]})
+    s = frequency_summary(features, AF_ONLY)
+    first = s.iloc[0]
+    assert np.isnan(first["freq_grpmax_faf95"])  # no counts for any eligible group
+    assert first["freq_faf95_bound"] == 0.2 and first["freq_faf95_bound_group"] == "gnomADv3:afr"
+    assert first["freq_max_af"] == 0.5 and first["freq_max_af_group"] == "gnomADv3:asj"
+    assert first["freq_pooled_af"] == 0.04 and first["freq_pooled_af_group"] == "gnomADv3:all"
+    assert first["freq_groups_observed"] == "afr,ami,asj"
+    assert first["frequency_source"] == "gnomADv3 (input)"
+    second = s.iloc[1]  # the input says nothing about it: unknown everywhere
+    values = second[["freq_faf95_bound", "freq_max_af", "freq_pooled_af"]].astype(float)
+    assert np.isnan(values).all()
+    assert second["freq_faf95_bound_group"] is None and second["frequency_source"] == ""
+
+
+def test_summary_pools_store_and_input(out: pd.DataFrame) -> None:
+    store = out.loc[[V_STORE]].reset_index(drop=True).assign(variant=V_STORE)
+    counted = _input_long(
+        [(V_STORE, "gnomADe", "sas", 400.0, 10_000.0, None),
+         (V_STORE, "gnomADe", "nfe", 0.0, 10_000.0, None)]
+    )  # fmt: skip
+    s = frequency_summary(store, counted).iloc[0]
+    assert s["freq_grpmax_faf95_group"] == "gnomADe:sas"  # the input's sas beats the store's nfe
+    assert s["freq_grpmax_faf95"] == pytest.approx(faf95(np.array([400]), np.array([10_000]))[0])
+    # PM2 takes every group: the store's Finns (5%) beat the input's sas (4%).
+    assert s["freq_max_af"] == 0.05 and s["freq_max_af_group"] in ("gnomad:fin", "exac:fin")
+    assert s["frequency_source"] == "exac_browser;gnomADe (input);gnomad_2017_browser"
+    alone = frequency_summary(store).iloc[0]
+    assert alone["freq_grpmax_faf95_group"] == "gnomad:nfe"
+
+
+def test_input_frequencies_lend_empty_priority_columns_only(out: pd.DataFrame) -> None:
+    store = out.reset_index(names="variant")
+    counted = _input_long(
+        [(v, "gnomADv3", "afr", 3.0, 1000.0, None) for v in (V_STORE, V_UNCOVERED)]
+        + [(V_UNCOVERED, "gnomADv3", "nfe", None, None, 0.001)]
+    )
+    got = with_input_frequencies(store, counted).set_index("variant")
+    # The store knows V_FIN's gnomAD groups: kept. V_UNCOVERED had none: lent.
+    assert got.loc[V_STORE, "gnomad_afr_ac"] == 0
+    assert got.loc[V_UNCOVERED, ["gnomad_afr_ac", "gnomad_afr_an"]].tolist() == [3, 1000]
+    assert got.loc[V_UNCOVERED, "gnomad_nfe_af"] == 0.001
+    assert got.loc[V_UNCOVERED, "gnomad_observed"] == 1
+    assert np.isnan(got.loc[V_UNCOVERED, "exac_afr_ac"])  # no ExAC in the input
+    lent = "priority model: gnomad_* from gnomADv3 (input)"
+    assert lent in got.loc[V_UNCOVERED, "frequency_source"]
+    assert "priority model" not in got.loc[V_STORE, "frequency_source"]
+    # The criteria's summary was taken before the loan: it names the input, not "gnomad".
+    assert got.loc[V_UNCOVERED, "freq_grpmax_faf95_group"] == "gnomADv3:afr"
+    assert set(got.columns) >= set(SUMMARY_COLUMNS) and len(got) == len(store)
+
+
+def test_all_group_is_accepted_and_never_a_feature(annotations: pd.DataFrame) -> None:
+    overall = pd.DataFrame([(V_FIN, GNOMAD, "all", 501, 80_000)], columns=FREQUENCIES.columns[:5])
+    table = pd.concat([FREQUENCIES, overall])
+    got = FrequencyFeatures(table, covered_genes=COVERED).fit_transform(annotations)
+    assert not [c for c in got.columns if "_all_" in c]

@@ -13,19 +13,24 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from vipredict.io.files import open_text
 from vipredict.io.inputs import (
+    BuildChoice,
     InputRecord,
     build_from_header,
+    choose_build,
     detect_format,
+    header_lines,
     read_inputs,
     read_vcf_records,
     record_from_key,
     record_from_parts,
     vcf_records,
+    vcf_text_inputs,
     vcf_text_records,
 )
 from vipredict.io.sources import resolve
-from vipredict.variants import VariantError
+from vipredict.variants import VariantError, contig_lengths
 
 READERS = Path(__file__).parent / "readers" / "fixtures"
 SHARED = Path(__file__).parents[1] / "fixtures"
@@ -325,3 +330,124 @@ def test_inputs_keep_input_order_with_repeats(tmp_path: Path) -> None:
     assert pd.Series([r.key for r in inputs.records]).isna().tolist() == [
         False, False, True, False,
     ]  # fmt: skip
+
+
+# --------------------------------------------------------------------------- builds (issue 11)
+
+B37_CONTIG_1 = "##contig=<ID=1,length=249250621,assembly=b37>"
+HG38_CONTIG_1 = "##contig=<ID=chr1,length=248956422>"
+
+
+@pytest.mark.parametrize(
+    ("header", "requested", "build", "conflict"),
+    [
+        ([HG38_CONTIG_1], None, "GRCh38", ""),  # lengths alone decide
+        ([B37_CONTIG_1, "##reference=hs37d5.fa"], None, "GRCh37", ""),
+        (["##contig=<ID=MT,length=16569>"], None, "GRCh37", ""),  # MT: same in both builds
+        (["##contig=<ID=chrM,length=16571>"], "GRCh37", "GRCh37", ""),  # UCSC hg19's chrM
+        (["##contig=<ID=1,length=248956422,md5=0ab37f>"], None, "GRCh38", ""),  # md5 is no hint
+        (['##VEP="v102" assembly="GRCh38.p13"'], None, "GRCh38", ""),
+        (["##reference=hg38.fa", B37_CONTIG_1], None, None, "header points to GRCh38"),
+        (["##contig=<ID=1,length=248387328>"], None, None, "neither GRCh37's nor GRCh38's"),
+        (["##reference=hg38.fa"], "GRCh37", "GRCh37", "build GRCh37 was asked for"),
+        (["##reference=hg38.fa"], "hg38", "GRCh38", ""),
+        ([], "GRCh38", "GRCh38", ""),
+        ([], None, "GRCh37", ""),  # nothing said: GRCh37, as before
+    ],
+)
+def test_choose_build_names_every_conflict(
+    header: list[str], requested: str | None, build: str | None, conflict: str
+) -> None:
+    """SYNTHETIC header lines: names, contig lengths and an explicit build must agree."""
+    choice = choose_build(header, requested)
+    assert conflict in choice.conflict and bool(choice.conflict) == bool(conflict)
+    if build is not None:
+        assert choice.build == build
+
+
+def test_shipped_grch37_lengths_are_those_of_a_real_b37_header() -> None:
+    """1000 Genomes' BRCA VCF (hs37d5) declares the GRCh37 primary contigs' lengths."""
+    with open_text(resolve("tgp_brca_vcf")) as handle:
+        header = header_lines(handle)
+    declared = {}
+    for line in header:
+        if line.startswith("##contig=<ID="):
+            fields = dict(item.split("=", 1) for item in line[10:-1].split(","))
+            if fields["ID"] in contig_lengths("GRCh37"):
+                declared[fields["ID"]] = int(fields["length"])
+    assert len(declared) >= 22
+    assert declared == {k: v for k, v in contig_lengths("GRCh37").items() if k in declared}
+    assert choose_build(header) == BuildChoice("GRCh37")
+
+
+@pytest.mark.parametrize(
+    ("key", "error"),
+    [
+        ("GRCh37:1:249250621:A:G", ""),  # the last base of chr1
+        ("GRCh37:1:249250622:A:G", "position_out_of_range"),
+        ("GRCh38:1:249250621:A:G", "position_out_of_range"),  # GRCh38's chr1 is shorter
+        ("GRCh38:Y:57227415:A:G", ""),
+        ("GRCh37:MT:16570:A:G", "position_out_of_range"),
+    ],
+)
+def test_a_position_past_the_chromosome_end_is_named(key: str, error: str) -> None:
+    record = record_from_key(key)
+    assert record.error == error
+    assert (record.key is None) == bool(error)
+
+
+def test_a_plain_vcf_under_a_build_conflict_keys_nothing() -> None:
+    """SYNTHETIC: a header naming hg38 with b37 contig lengths; a malformed line and an
+    indel keep their own reasons (true under any build)."""
+    text = (
+        f"##fileformat=VCFv4.2\n##reference=hg38.fa\n{B37_CONTIG_1}\n" + HEADER.split("\n", 1)[1]
+    )
+    text += "1\t100\t.\tC\tT\t.\t.\t.\n1\t5\t.\tGA\tG\t.\t.\t.\n1\n1\t300000000\t.\tA\tG\t.\t.\t.\n"
+    records = vcf_text_records(text, "GRCh37")
+    assert [(r.label, r.error) for r in records] == [
+        ("1:100:C:T", "build_conflict"),
+        ("1:5:GA:G", "not_snv"),
+        ("line 7: 1", "malformed_record"),  # the file's own line number
+        ("1:300000000:A:G", "build_conflict"),
+    ]
+    assert "GRCh38 (##reference=hg38.fa)" in records[0].detail
+    assert vcf_text_inputs(text).records == records
+    assert vcf_text_inputs(text).annotations is None
+
+
+def test_an_explicit_build_must_agree_with_the_vcf_header(tmp_path: Path) -> None:
+    text = "##fileformat=VCFv4.2\n##reference=GRCh38\n" + HEADER.split("\n", 1)[1]
+    path = _write(tmp_path / "calls.vcf", text + "1\t100\t.\tC\tT\t.\t.\t.\n")
+    assert [r.key for r in read_inputs(path).records] == ["GRCh38:1:100:C:T"]
+    assert [r.key for r in read_inputs(path, build="hg38").records] == ["GRCh38:1:100:C:T"]
+    assert [r.error for r in read_inputs(path, build="GRCh37").records] == ["build_conflict"]
+    with pytest.raises(VariantError, match="unknown_build"):
+        read_inputs(path, build="hg17")
+
+
+CSQ_LINE = (
+    '##INFO=<ID=CSQ,Number=.,Type=String,Description="Consequence annotations from Ensembl '
+    'VEP. Format: Allele|Consequence|SIFT|PolyPhen|CADD_phred|gnomADe_AF">'
+)
+
+
+def test_a_vcf_declaring_csq_is_read_from_its_annotations(tmp_path: Path) -> None:
+    """SYNTHETIC: the CSQ line after 300 contig lines (past the 200 sniffed) is still seen;
+    ``--format vcf`` keeps the store look-up, ``--format csq`` on a plain VCF names why not."""
+    contigs = [f"##contig=<ID=GL{i}.1,length={1000 + i}>" for i in range(300)]
+    header = "\n".join(["##fileformat=VCFv4.2", *contigs, CSQ_LINE]) + "\n"
+    body = "1\t100\t.\tC\tT\t.\t.\tCSQ=T|missense_variant|0.02|0.9|23.1|1e-05\n"
+    path = _write(tmp_path / "vep.vcf", header + HEADER.split("\n", 1)[1] + body)
+    assert detect_format(path) == "csq"
+    inputs = read_inputs(path)
+    assert _triples(inputs.records) == [("1:100:C:T", "GRCh37:1:100:C:T", "")]
+    assert inputs.annotations is not None and inputs.frequencies is not None
+    assert inputs.annotations["cadd_phred"].tolist() == [23.1]
+    assert inputs.frequencies[["dataset", "group", "af"]].values.tolist() == [
+        ["gnomADe", "all", 1e-05]
+    ]
+    looked_up = read_inputs(path, fmt="vcf")
+    assert looked_up.annotations is None and looked_up.records == inputs.records
+    plain = _write(tmp_path / "plain.vcf", HEADER + "1\t100\t.\tC\tT\t.\t.\t.\n")
+    assert [r.error for r in read_inputs(plain, fmt="csq").records] == ["missing_csq_fields"]
+    assert vcf_text_inputs(path.read_text()).annotations.equals(inputs.annotations)

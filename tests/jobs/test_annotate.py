@@ -363,6 +363,136 @@ def test_significant_text_reads_back_as_six_significant_digits(tiny_loci):
             assert float(text) == float(f"{number:.6g}")
 
 
+# --------------------------------------------------------------------------- VEP VCFs and builds
+
+CSQ_FIELDS = (
+    "Allele", "Consequence", "SYMBOL", "Feature", "Amino_acids", "Protein_position", "SIFT",
+    "PolyPhen", "FATHMM_score", "VEST4_score", "CADD_phred", "GERP++_RS",
+    "phyloP100way_vertebrate", "gnomADe_AF",
+)  # fmt: skip
+CSQ_HEADER = (
+    *HEADER[:-1],
+    '##INFO=<ID=CSQ,Number=.,Type=String,Description="Consequence annotations from Ensembl '
+    f'VEP. Format: {"|".join(CSQ_FIELDS)}">',
+    HEADER[-1],
+)
+
+
+def csq_entry(i: int, allele: str, consequence: str = "missense_variant") -> str:
+    """A made-up VEP entry whose scores vary with ``i`` (SYNTHETIC)."""
+    values = {
+        "Allele": allele, "Consequence": consequence, "SYMBOL": f"G{i % 9}", "Feature": f"NM_{i}",
+        "Amino_acids": "KERDGAVLIP"[i % 10] + "/" + "EKDRAGLVPI"[i % 10],
+        "Protein_position": str(10 + i), "SIFT": f"deleterious({(i % 50) / 100:.2f})",
+        "PolyPhen": f"{(i % 97) / 97:.3f}", "FATHMM_score": f"{-4 + (i % 80) / 10:.1f}&1.0",
+        "VEST4_score": f"{(i % 89) / 89:.3f}", "CADD_phred": f"{5 + i % 30}.5",
+        "GERP++_RS": f"{-3 + (i % 9)}.1", "phyloP100way_vertebrate": f"{(i % 11) - 2}.25",
+        "gnomADe_AF": f"{(i % 7) * 1e-4:.4f}",
+    }  # fmt: skip
+    return "|".join(values[f] for f in CSQ_FIELDS)
+
+
+def csq_lines(n: int) -> tuple[list[str], list[str]]:
+    """Body lines of a SYNTHETIC VEP VCF with every CSQ case, and the VIP_ERR of each."""
+    lines, errors = [], []
+    for i in range(n):
+        pos = 10_000 + 10 * i
+        if i % 7 == 3:
+            lines.append(vcf_line("2", pos, "A", "G", "CSQ=" + csq_entry(i, "G", "intron_variant")))
+            errors.append("not_missense")
+        elif i % 11 == 5:
+            lines.append(vcf_line("2", pos, "A", "G", "DP=3"))
+            errors.append("csq_missing")
+        elif i % 13 == 6:
+            lines.append(vcf_line("2", pos, "A", "G,T", "CSQ=" + csq_entry(i, "G")))
+            errors.append(".,allele_not_in_csq")
+        elif i % 17 == 8:
+            lines.append(vcf_line("2", pos, "AT", "A", "CSQ=" + csq_entry(i, "-", "frameshift")))
+            errors.append("not_snv")
+        else:
+            lines.append(vcf_line("2", pos, "A", "G", "DP=1;CSQ=" + csq_entry(i, "G")))
+            errors.append(".")
+    lines[5:5] = [COMMENT, "2\t5", vcf_line("chrUn_x", 5, "A", "G", "CSQ=" + csq_entry(0, "G"))]
+    errors[5:5] = ["malformed_record", "unknown_contig"]
+    return lines, errors
+
+
+def test_a_vep_vcf_is_annotated_from_its_csq_as_predict_answers(tiny_store, tiny_scorer, tmp_path):
+    """SYNTHETIC VEP VCF over several blocks: VIP_* per allele are predict's answers from the
+    same CSQ annotations (not the store's), every CSQ error named, the features written
+    are those of the file (VIP_cadd_phred = its CADD_phred)."""
+    lines, errors = csq_lines(400)
+    source = write_vcf(tmp_path / "vep.vcf", lines, CSQ_HEADER)
+    output = tmp_path / "vep.out.vcf.gz"
+    report = annotate_vcf(
+        source, output, tiny_store, tiny_scorer, block_bytes=2048, show_progress=False
+    )
+    records = body(output)
+    assert len(records) == report.records == len(lines) - 1  # the comment line passes
+    named = [info(line)["VIP_ERR"] for line, e in zip(records, errors, strict=True) if e != "."]
+    assert named == [e for e in errors if e != "."]
+    expected = predict_file(tiny_scorer, source)
+    assert (expected["variant"].str.startswith("GRCh37:") | (expected["variant"] == "")).all()
+    assert_alleles_equal_predict(output, expected)
+    scored = [line for line in records if info(line)["VIP_ERR"] in (".", "insufficient_annotation")]
+    assert len(scored) > 200
+    for line in scored:
+        cadd = next(v for v in line.split("\t")[7].split("|") if v.endswith(".5"))
+        assert float(info(line)["VIP_cadd_phred"]) == float(cadd)
+
+
+def test_a_vep_vcf_upload_annotated_in_memory_equals_the_file(tiny_store, tiny_scorer, tmp_path):
+    """SYNTHETIC VEP VCF: ``annotate_text`` (POST /predict/vcf) writes what ``annotate_vcf``
+    does, from the CSQ annotations too."""
+    lines, _errors = csq_lines(60)
+    source = write_vcf(tmp_path / "vep.vcf", lines, CSQ_HEADER)
+    output = tmp_path / "vep.out.vcf"
+    annotate_vcf(source, output, tiny_store, tiny_scorer, [], show_progress=False)
+    assert annotate_text(source.read_text(), tiny_store, tiny_scorer) == output.read_text()
+
+
+def test_a_real_vep_vcf_is_annotated_as_predict_answers(tiny_store, tiny_scorer, tmp_path):
+    """The real DITTO VEP VCF (GRCh38 from its header) on the SYNTHETIC tiny model: the
+    logic only. The store (GRCh37) is not asked: the answers come from CSQ."""
+    source = resolve("ditto_vep_vcf")
+    output = tmp_path / "ditto.out.vcf.gz"
+    report = annotate_vcf(source, output, tiny_store, tiny_scorer, show_progress=False)
+    expected = predict_file(tiny_scorer, source)
+    assert report.records == report.alleles == len(expected) == 207
+    assert_alleles_equal_predict(output, expected)
+    assert report.in_store == (expected["variant"] != "").sum() > 50  # annotated from CSQ
+    assert set(report.errors) <= {"not_snv", "not_missense", "insufficient_annotation"}
+
+
+def test_the_store_path_names_build_conflicts_and_positions_past_the_end(
+    tiny_loci, tiny_store, tiny_scorer, tmp_path
+):
+    """SYNTHETIC store: a GRCh37 header with ``build="GRCh38"`` keys nothing; a position past
+    chr1's end is named, not looked up; both as ``predict`` names them."""
+    good = tiny_loci.evidence[0]
+    lines = [
+        vcf_line(good.chrom, good.pos, good.ref, good.alt),
+        vcf_line("1", 249_250_622, "A", "G"),
+        vcf_line(good.chrom, good.pos, good.ref + "A", good.ref),
+    ]
+    source = write_vcf(tmp_path / "calls.vcf", lines)
+    as_header = tmp_path / "as_header.vcf.gz"
+    annotate_vcf(source, as_header, tiny_store, tiny_scorer, show_progress=False)
+    assert [info(line)["VIP_ERR"] for line in body(as_header)] == [
+        ".", "position_out_of_range", "not_snv",
+    ]  # fmt: skip
+    assert_alleles_equal_predict(as_header, predict_file(tiny_scorer, source))
+    conflicted = tmp_path / "conflicted.vcf.gz"
+    report = annotate_vcf(
+        source, conflicted, tiny_store, tiny_scorer, build="GRCh38", show_progress=False
+    )
+    assert [info(line)["VIP_ERR"] for line in body(conflicted)] == [
+        "build_conflict", "build_conflict", "not_snv",
+    ]  # fmt: skip
+    assert report.in_store == 0
+    assert_alleles_equal_predict(conflicted, predict_file(tiny_scorer, source, build="GRCh38"))
+
+
 # --------------------------------------------------------------------------- real data (e2e)
 
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import gzip
 import shutil
+import tomllib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from homes import with_home
+from homes import PROJECT_ROOT, with_home
 from typer.testing import CliRunner
 from vcf_cases import (
     HEADER,
@@ -25,6 +26,7 @@ from vcf_cases import (
     TinyLoci,
     mixed_cases,
     other_base,
+    per_allele,
     vcf_line,
     write_vcf,
 )
@@ -32,8 +34,9 @@ from vcf_cases import (
 from vipredict.acmg import POINTS
 from vipredict.cli import app
 from vipredict.config import Settings, get_settings
-from vipredict.io.inputs import build_from_header, record_from_key
+from vipredict.io.inputs import build_from_header, read_csq_vcf, record_from_key
 from vipredict.io.sources import resolve
+from vipredict.jobs.predict import predict_file
 from vipredict.model import scorer as scorer_module
 from vipredict.model.scorer import RESULT_COLUMNS, Scorer, load_scorer
 
@@ -161,7 +164,7 @@ def test_every_store_locus_is_answered_and_thin_rows_get_no_evidence(tiny_home, 
     table = run_predict(tiny_home, tmp_path, tiny_vcf.path)
     assert table["error"].tolist() == list(tiny_vcf.errors)
     thin = table[table["error"] == "insufficient_annotation"]
-    assert len(thin) > 0 and (thin["score"] != "").all()  # scored, but no evidence
+    assert len(thin) > 0 and (thin["score"] == "").all()  # no profile carried: no score
     assert (thin["evidence"] == "none").all() and (thin["next_level"] == "").all()
     scored = table[table["error"] == ""]
     assert (scored["next_level"] != "").any()
@@ -213,6 +216,87 @@ def test_missing_input_file_is_a_clear_error(tiny_home, tmp_path):
     )
     assert result.exit_code != 0
     assert f"{missing} does not exist" in result.output
+
+
+# --------------------------------------------------------------------------- VEP VCFs (issue 11)
+
+#: Errors a VEP VCF's records may get before any scoring (the reader's, not the model's).
+READER_ERRORS = {
+    "not_snv", "not_missense", "allele_not_in_csq", "csq_missing", "csq_malformed",
+    "missing_csq_fields", "ref_mismatch", "unknown_contig", "position_out_of_range",
+    "malformed_record", "build_conflict",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def ditto_results(tiny_home, tmp_path_factory) -> pd.DataFrame:
+    return run_predict(tiny_home, tmp_path_factory.mktemp("ditto"), resolve("ditto_vep_vcf"))
+
+
+def test_a_real_vep_vcf_is_scored_from_its_csq(ditto_results):
+    """The real DITTO VEP VCF on the SYNTHETIC tiny model (the logic, not a figure): every
+    missense SNV with its CSQ annotations gets a model answer, every other record a named
+    reader error, in input order, keyed on GRCh38 from the header."""
+    inputs = read_csq_vcf(resolve("ditto_vep_vcf"))
+    annotated = set(inputs.annotations["variant"])
+    table = ditto_results
+    assert tuple(table.columns) == RESULT_COLUMNS
+    assert table["input"].tolist() == [r.label for r in inputs.records]
+    mine = table["variant"].isin(annotated)
+    assert mine.sum() == len(annotated) > 50
+    # Every annotated missense SNV that carries the sources of some declared profile
+    # (read from features/noaf.toml here) is scored; the others are named as such.
+    profiles = tomllib.loads((PROJECT_ROOT / "features" / "noaf.toml").read_text())["profiles"]
+    rows = inputs.annotations.set_index("variant").loc[table.loc[mine, "variant"]]
+    carried = np.zeros(len(rows), dtype=bool)
+    for profile in profiles:
+        carried |= rows[profile["sources"]].notna().all(axis=1).to_numpy()
+    errors = table.loc[mine, "error"].to_numpy()
+    assert carried.sum() > 50
+    assert (errors[carried] == "").all()
+    assert set(errors[~carried]) <= {"insufficient_annotation"}
+    assert table.loc[~mine, "error"].isin(READER_ERRORS).all()
+    assert (table.loc[~mine, "error_detail"] != "").all()
+    assert table.loc[mine, "variant"].str.startswith("GRCh38:").all()
+
+
+def test_an_explicit_build_against_the_vep_vcf_header_is_a_conflict(tiny_home, tmp_path):
+    table = run_predict(tiny_home, tmp_path, resolve("ditto_vep_vcf"), "--build", "GRCh37")
+    snv = table["input"].str.split(":").map(lambda p: len(p[2]) == 1 and len(p[3]) == 1)
+    assert set(table.loc[snv, "error"]) == {"build_conflict"}
+    assert set(table.loc[~snv, "error"]) == {"not_snv"}
+    assert "header says GRCh38" in table.loc[snv, "error_detail"].iloc[0]
+
+
+def test_predict_annotate_and_queue_build_answer_a_vep_vcf_alike(tiny_scorer, tmp_path):
+    """The real DITTO VEP VCF on the SYNTHETIC tiny model: ``predict``, ``annotate`` (VIP_*)
+    and ``queue build`` (its items) give each allele the same answer."""
+    from vipredict.jobs.annotate import annotate_vcf
+    from vipredict.queue.build import QueueSpec, queue_from_file
+    from vipredict.queue.genes import GeneContext
+    from vipredict.queue.store import QueueStore
+
+    source = resolve("ditto_vep_vcf")
+    predicted = predict_file(tiny_scorer, source)
+    output = tmp_path / "ditto.vcf.gz"
+    assert tiny_scorer.store is not None
+    annotate_vcf(source, output, tiny_scorer.store, tiny_scorer, show_progress=False)
+    written = per_allele(output, ("VIP_SCORE", "VIP_EVIDENCE", "VIP_ERR"))
+    assert [w["VIP_ERR"] for w in written] == [e or "." for e in predicted["error"]]
+    shown = [w["VIP_EVIDENCE"] for w in written]
+    pairs = zip(predicted["error"], predicted["evidence"], strict=True)
+    assert shown == [("." if error else evidence) for error, evidence in pairs]
+    store = QueueStore(f"sqlite:///{tmp_path / 'queue.db'}")
+    _queue_id, items = queue_from_file(tiny_scorer, store, source, QueueSpec(), GeneContext())
+    assert len(items) == len(predicted)  # (the file repeats a record: both are kept)
+
+    def answers(table: pd.DataFrame) -> list[tuple[str, str, str, float]]:
+        """(input, error, evidence, rounded score) of every row, in a fixed order."""
+        score = pd.to_numeric(table["score"], errors="coerce").round(9).fillna(-1.0)
+        rows = zip(table["input"], table["error"].fillna(""), table["evidence"], score, strict=True)
+        return sorted((str(i), str(e), str(v), float(s)) for i, e, v, s in rows)
+
+    assert answers(items) == answers(predicted)
 
 
 # --------------------------------------------------------------------------- real data (e2e)

@@ -1,26 +1,28 @@
 """The one scorer: records in, RESULT_COLUMNS out, in order, every failure named and explained.
 
 All on the SYNTHETIC tiny home (fast tier): made-up GRCh37 SNVs whose annotations
-(``tiny.annotations``) say independently of the scorer which rows are fully
-annotated, thinly annotated (fewer than four per-tool scores) or blank.
+(``tiny.annotations``) say independently of the scorer which rows carry an
+annotation profile of ``features/noaf.toml`` in full, which carry none (thin)
+and which are blank.
 """
 
 from __future__ import annotations
 
 import math
+import tomllib
 from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
+from homes import PROJECT_ROOT
 from synthetic import TinyHome
 
-from vipredict.acmg import next_levels
+from vipredict.acmg import assign_evidence, next_levels
 from vipredict.config import Settings
 from vipredict.io.inputs import InputRecord, Inputs, record_from_key, record_from_parts
 from vipredict.model.registry import ModelNotReadyError
 from vipredict.model.scorer import (
-    MIN_FUNCTIONAL_SOURCES,
     RESULT_COLUMNS,
     RESULT_FIELDS,
     Scorer,
@@ -35,16 +37,29 @@ def scorer(tiny_home: Settings) -> Scorer:
     return load_scorer(tiny_home)
 
 
+#: The annotation profiles as the feature-set file declares them, read here without
+#: the code under test: name -> sources, in routing order.
+PROFILES = {
+    p["name"]: p["sources"]
+    for p in tomllib.loads((PROJECT_ROOT / "features" / "noaf.toml").read_text())["profiles"]
+}
+
+
+def first_profile(row: pd.Series) -> str:
+    """The first declared profile whose every source the row carries ("" if none)."""
+    return next((n for n, s in PROFILES.items() if row[s].notna().all()), "")
+
+
 @pytest.fixture(scope="module")
 def keys(tiny: TinyHome) -> dict[str, list[str]]:
-    """SYNTHETIC keys by annotation: ``full`` (enough tools), ``thin`` and ``blank``."""
+    """SYNTHETIC keys by annotation: ``full`` (carries a profile), ``thin`` and ``blank``."""
     frame = tiny.annotations
     judged = frame[[*CONSERVATION_SCORES, *FUNCTIONAL_SCORES]].notna().any(axis=1)
-    tools = frame[list(FUNCTIONAL_SCORES)].notna().sum(axis=1)
+    carried = frame.apply(first_profile, axis=1) != ""
     variant = frame["variant"].astype(str)
     return {
-        "full": variant[judged & (tools >= MIN_FUNCTIONAL_SOURCES)].tolist(),
-        "thin": variant[judged & (tools < MIN_FUNCTIONAL_SOURCES)].tolist(),
+        "full": variant[judged & carried].tolist(),
+        "thin": variant[judged & ~carried].tolist(),
         "blank": variant[~judged].tolist(),
     }
 
@@ -149,16 +164,18 @@ def test_a_wrong_ref_is_told_from_a_variant_without_features(scorer, keys):
 
 
 def test_thin_and_blank_rows_are_named_with_their_reason(scorer, keys):
-    """SYNTHETIC store: few per-tool scores -> scored, no evidence; none at all -> no score."""
+    """SYNTHETIC store: no profile carried in full -> no score, no evidence; blank likewise."""
     asked = [keys["thin"][0], keys["blank"][0], keys["full"][0]]
     results = scorer.score_records([record_from_key(k) for k in asked])
     thin, blank, full = (_row(results, i) for i in range(3))
     assert thin["error"] == "insufficient_annotation"
     assert thin["error_detail"] == (
-        f"fewer than {MIN_FUNCTIONAL_SOURCES} per-tool scores: scored, but no evidence"
+        "carries no annotation profile in full: no calibrated model for its annotations, "
+        "so no evidence"
     )
-    assert 0 <= thin["score"] <= 1 and thin["evidence"] == "none" and thin["points"] == 0
-    assert _is_missing(thin["next_level"])
+    assert math.isnan(thin["score"]) and thin["evidence"] == "none" and thin["points"] == 0
+    assert _is_missing(thin["next_level"]) and thin["profile"] == ""
+    assert "no profile complete" in thin["annotation_warnings"]
     assert blank["error"] == "no_features"
     assert blank["error_detail"] == "no conservation or functional score to judge"
     assert math.isnan(blank["score"]) and math.isnan(blank["priority_score"])
@@ -231,14 +248,71 @@ def test_a_variant_with_an_error_has_no_next_level(tables, scorer):
     """SYNTHETIC store: next_level only for error-free rows, and then as acmg.next_levels says."""
     results = tables["results_of"]
     failed = results["error"] != ""
-    assert failed.any() and results.loc[failed, "score"].notna().any()  # thin rows have scores
+    assert failed.any()
     assert results.loc[failed, "next_level"].map(_is_missing).all()
     assert results.loc[failed, "next_level_distance"].isna().all()
-    fine = results[~failed]
-    codes, distances = next_levels(fine["score"].to_numpy(dtype=float), scorer.thresholds)
-    assert [None if _is_missing(c) else c for c in fine["next_level"]] == list(codes)
-    np.testing.assert_allclose(fine["next_level_distance"], distances, equal_nan=True)
-    assert fine["next_level"].map(lambda c: not _is_missing(c)).sum() > 10
+    for profile in scorer.evidence_model.profiles:
+        fine = results[~failed & (results["profile"] == profile.name)]
+        codes, distances = next_levels(
+            fine["score"].to_numpy(dtype=float), profile.calibration.thresholds
+        )
+        assert [None if _is_missing(c) else c for c in fine["next_level"]] == list(codes)
+        np.testing.assert_allclose(fine["next_level_distance"], distances, equal_nan=True)
+    assert results.loc[~failed, "next_level"].map(lambda c: not _is_missing(c)).sum() > 10
+
+
+# --------------------------------------------------------------------------- profiles
+
+
+def test_each_variant_is_scored_by_the_first_profile_it_carries(scorer, tiny):
+    """SYNTHETIC store: the named profile is the declared first one carried in full, the
+    score is that profile's own model's, and the evidence follows its own thresholds."""
+    rows = scorer.store.read_all()
+    results = scorer.results_of(rows)
+    annotations = tiny.annotations.set_index("variant")
+    expected = annotations.loc[results["variant"]].apply(first_profile, axis=1)
+    assert results["profile"].tolist() == expected.tolist()
+    assert len(set(expected) - {""}) >= 3  # several profiles are exercised
+    for profile in scorer.evidence_model.profiles:
+        mine = (results["profile"] == profile.name).to_numpy()
+        if not mine.any():
+            continue
+        own = profile.booster.predict(rows.loc[mine, profile.feature_names].astype(float))
+        np.testing.assert_allclose(results.loc[mine, "score"], own, rtol=1e-12)
+        codes = assign_evidence(own, profile.calibration.thresholds)
+        assert results.loc[mine, "evidence"].tolist() == list(codes)
+
+
+def test_a_lost_source_moves_a_variant_to_the_next_profile_and_is_named(scorer, keys):
+    """SYNTHETIC store: blanking MutPred2 of a variant scored by the richest profile moves it
+    to the next profile it carries, and the answer's warnings say what was missing."""
+    rows = scorer.store.read_all()
+    results = scorer.results_of(rows)
+    richest = scorer.evidence_model.profiles[0].name
+    pick = rows[(results["profile"] == richest).to_numpy()].head(5).reset_index(drop=True)
+    assert (
+        len(pick) == 5
+        and (results["annotation_warnings"][results["profile"] == richest] == "").all()
+    )
+    pick["mutpred2_score"] = np.nan
+    moved = scorer.results_of(pick)
+    assert richest not in set(moved["profile"])
+    assert moved["profile"].tolist() == pick.apply(first_profile, axis=1).tolist()
+    for text, profile in zip(moved["annotation_warnings"], moved["profile"], strict=True):
+        assert text == f"missing: mutpred2_score (scored by profile {profile})"
+
+
+def test_reader_warnings_reach_the_answer(scorer, tiny, keys):
+    """SYNTHETIC annotations carrying a reader's warning: the answer repeats it first."""
+    frame = tiny.annotations
+    annotations = frame[frame["variant"] == keys["full"][0]].reset_index(drop=True)
+    annotations["annotation_warnings"] = "mutpred2_score: MutPred_score is MutPred v1"
+    results = replace(scorer, store=None).score_inputs(
+        Inputs([InputRecord(keys["full"][0], keys["full"][0])], annotations)
+    )
+    assert results["annotation_warnings"][0].startswith(
+        "mutpred2_score: MutPred_score is MutPred v1"
+    )
 
 
 # --------------------------------------------------------------------------- annotated inputs

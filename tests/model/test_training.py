@@ -20,18 +20,18 @@ from synthetic import DATASET as TINY_DATASET
 from vipredict.acmg import EVIDENCE_CODES
 from vipredict.config import Settings
 from vipredict.features import sets
-from vipredict.features.sets import FeatureSetError, load_feature_set
+from vipredict.features.sets import FeatureSetError, assign_profiles, load_feature_set
 from vipredict.io.readers.clingen import read_clingen_set
 from vipredict.jobs.train import unlabelled_rows
 from vipredict.model.calibration import CalibrationResult
-from vipredict.model.scorer import has_enough_annotation
 from vipredict.model.training import (
     LeakageError,
     TrainingConfig,
     assert_no_leakage,
-    cap_pp3,
+    cap_levels,
     fit_classifier,
     fit_local,
+    label_free_imputation,
     mask_sources,
     train_feature_set,
     with_masked_copies,
@@ -126,25 +126,81 @@ def tiny_rows(tiny_home: Settings) -> pd.DataFrame:
 
 
 def test_every_fit_goes_through_the_given_fitter_with_masked_copies(tiny_rows):
-    """Synthetic rows: out-of-fold and final fits all use ``fit=``, on augmented rows."""
+    """Synthetic rows: the priority set's OOF and final fits all use ``fit=``, augmented."""
     calls: list[int] = []
 
     def recording(features, labels, config):
         calls.append(len(features))
         return fit_local(features, labels, config)
 
-    noaf = load_feature_set("noaf")
+    af = load_feature_set("af")
     config = replace(TINY_CONFIG, lightgbm={**TINY_CONFIG.lightgbm, "n_estimators": 5})
-    trained = train_feature_set(tiny_rows, noaf, config, fit=recording)
+    trained = train_feature_set(tiny_rows, af, config, fit=recording)
     assert len(calls) == config.cv_folds + 1
     assert calls[-1] == 2 * len(tiny_rows)  # the final model: every row and its masked copy
     assert sum(calls[:-1]) == 2 * len(tiny_rows) * (config.cv_folds - 1)
     assert not np.isnan(trained.oof_scores).any() and 0.5 < trained.oof_auroc <= 1
-    assert list(trained.feature_importance["feature"].sort_values()) == sorted(noaf.feature_names)
+    assert list(trained.feature_importance["feature"].sort_values()) == sorted(af.feature_names)
     labels = tiny_rows["label"].to_numpy(dtype=int)
     plain = replace(config, mask_augmentation=False)
-    model = fit_classifier(tiny_rows[noaf.feature_names], labels, plain, fit=recording)
-    assert calls[-1] == len(tiny_rows) and model.n_features_in_ == len(noaf.feature_names)
+    model = fit_classifier(tiny_rows[af.feature_names], labels, plain, fit=recording)
+    assert calls[-1] == len(tiny_rows) and model.n_features_in_ == len(af.feature_names)
+
+
+def test_each_profile_trains_on_every_scorable_row_without_missing_values(tiny_rows):
+    """Synthetic rows: a profile model never sees one of its sources missing, nor a count.
+
+    Each profile's fits go through ``fit=`` on the rows that carry some profile
+    in full, their other sources imputed (no masked copies); the routed
+    out-of-fold score of a row is the one of the first profile it carries.
+    """
+    seen: list[pd.DataFrame] = []
+
+    def recording(features, labels, config):
+        seen.append(features)
+        return fit_local(features, labels, config)
+
+    noaf = load_feature_set("noaf")
+    config = replace(TINY_CONFIG, lightgbm={**TINY_CONFIG.lightgbm, "n_estimators": 5})
+    trained = train_feature_set(tiny_rows, noaf, config, fit=recording)
+    routes = assign_profiles(noaf.profiles, tiny_rows)
+    assert [p.profile.name for p in trained.profiles] == [p.name for p in noaf.profiles]
+    assert len(seen) == len(noaf.profiles) * (config.cv_folds + 1)
+    for i, profile in enumerate(trained.profiles):
+        fits = seen[i * (config.cv_folds + 1) : (i + 1) * (config.cv_folds + 1)]
+        assert len(fits[-1]) == int((routes != "").sum())
+        for features in fits:
+            assert not features[list(profile.profile.sources)].isna().any().any()
+            assert not [c for c in features.columns if c.endswith("_n_missing")]
+            assert list(features.columns) == profile.feature_names
+        before = profile.profile.carried_by(tiny_rows[routes != ""])
+        np.testing.assert_array_equal(profile.carried, before)
+    assert np.isnan(trained.oof_scores).tolist() == (routes == "").tolist()
+    first = trained.profiles[0]
+    mine = routes[routes != ""] == first.profile.name
+    np.testing.assert_array_equal(
+        trained.oof_scores[routes == first.profile.name], first.oof_scores[mine]
+    )
+    assert trained.model is first.model and trained.calibration is first.calibration
+
+
+def test_the_imputation_never_sees_the_label_and_keeps_observed_values(tiny_rows):
+    """Synthetic rows: shuffled labels fill the same values; observed values are untouched;
+    filled values stay within each source's observed range."""
+    noaf = load_feature_set("noaf")
+    sources = list(dict.fromkeys(s for p in noaf.profiles for s in p.sources))
+    filled, used = label_free_imputation(tiny_rows, noaf, seed=7)
+    shuffled = tiny_rows.assign(label=np.random.default_rng(0).permutation(tiny_rows["label"]))
+    again, _ = label_free_imputation(shuffled, noaf, seed=7)
+    pd.testing.assert_frame_equal(filled[sources], again[sources])
+    original = tiny_rows[used]
+    observed = original[sources].notna().to_numpy()
+    np.testing.assert_array_equal(
+        filled[sources].to_numpy()[observed], original[sources].to_numpy()[observed]
+    )
+    assert not filled[sources].isna().any().any() and (~observed).sum() > 50
+    low, high = original[sources].min(), original[sources].max()
+    assert ((filled[sources] >= low - 1e-12) & (filled[sources] <= high + 1e-12)).all().all()
 
 
 def test_masked_copies_blank_one_source_each_and_recount(tiny_rows):
@@ -183,16 +239,25 @@ def _calibration(thresholds: dict[str, float | None]) -> CalibrationResult:
         ("VeryStrong", {"PP3_Supporting", "PP3_Moderate", "PP3_Strong", "PP3_VeryStrong"}),
     ],
 )
-def test_pp3_is_capped_and_bp4_kept(level: str, kept: set[str]):
+def test_each_criterion_is_capped_at_its_own_level(level: str, kept: set[str]):
     thresholds = {code: 0.5 for code in EVIDENCE_CODES}
-    capped = cap_pp3(_calibration(thresholds), level).thresholds
+    capped = cap_levels(_calibration(thresholds), level, "VeryStrong").thresholds
     assert {c for c, v in capped.items() if c.startswith("PP3") and v is not None} == kept
     assert all(capped[c] == 0.5 for c in EVIDENCE_CODES if c.startswith("BP4"))
+    mirrored = cap_levels(_calibration(thresholds), "VeryStrong", level).thresholds
+    assert {c for c, v in mirrored.items() if c.startswith("BP4") and v is not None} == {
+        c.replace("PP3", "BP4") for c in kept
+    }
 
 
-def test_an_unknown_pp3_cap_is_refused():
+def test_the_default_configuration_caps_both_criteria_at_strong():
+    config = TrainingConfig.from_toml()
+    assert (config.pp3_max_level, config.bp4_max_level) == ("Strong", "Strong")
+
+
+def test_an_unknown_cap_is_refused():
     with pytest.raises(ValueError, match="'Huge' is not one of"):
-        cap_pp3(_calibration({code: 0.5 for code in EVIDENCE_CODES}), "Huge")
+        cap_levels(_calibration({code: 0.5 for code in EVIDENCE_CODES}), "Huge")
 
 
 # --------------------------------------------------------------------------- unlabelled set
@@ -225,7 +290,8 @@ def test_unlabelled_rows_are_unlabelled_uncurated_and_scorable(trained_home):
     assert unlabelled_rows(_config(), store, curated) is None  # default: none
     rows = unlabelled_rows(_config(unlabelled_dataset=UNLABELLED), store, curated)
     assert 0 < len(rows) <= 232
-    assert rows["label"].isna().all() and has_enough_annotation(rows).all()
+    assert rows["label"].isna().all()
+    assert (assign_profiles(load_feature_set("noaf").profiles, rows) != "").all()
     # a variant that is curated never joins the unlabelled set
     one = rows.head(1).assign(label=1.0)
     again = unlabelled_rows(

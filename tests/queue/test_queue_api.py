@@ -83,7 +83,8 @@ def test_create_ranks_and_stores_every_variant(queues: QueueService, sample_keys
 def test_create_from_vcf_text(queues: QueueService, ranked: pd.DataFrame):
     """A synthetic variant as VCF text (chr prefix, a second ALT that is not in the store)."""
     v = parse_variant_key(ranked.loc[ranked["error"] == "", "variant"].iloc[3])
-    vcf = VCF_HEADER + f"chr{v.chrom}\t{v.pos}\t.\t{v.ref}\t{v.alt},A\t.\t.\t.\n"
+    other = next(base for base in "ACGT" if base not in (v.ref, v.alt))
+    vcf = VCF_HEADER + f"chr{v.chrom}\t{v.pos}\t.\t{v.ref}\t{v.alt},{other}\t.\t.\t.\n"
     answer = queues.create(_body({"vcf": vcf, "by": "evidence"}))
     assert answer.status == 200, answer.body
     items = json.loads(answer.body)["items"]

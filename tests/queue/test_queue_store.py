@@ -60,6 +60,9 @@ def _texts(values: pd.Series) -> list[str | None]:
 
 #: Result columns the items gained (text); each must come back exactly as stored.
 NEW_TEXT_COLUMNS = (
+    "profile",
+    "annotation_warnings",
+    "frequency_source",
     "BA1",
     "BS1",
     "PM2_Supporting",

@@ -48,19 +48,20 @@ def store_rows(tiny_home: Settings) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="session")
-def judged_keys(store_rows: pd.DataFrame) -> list[str]:
-    """Tiny-store keys the evidence model judges (enough per-tool scores for evidence)."""
-    keys = store_rows.loc[has_enough_annotation(store_rows), "variant"].astype(str).tolist()
+def judged_keys(store_rows: pd.DataFrame, tiny_scorer: Scorer) -> list[str]:
+    """Tiny-store keys the evidence model judges (an annotation profile in full)."""
+    enough = has_enough_annotation(tiny_scorer.evidence_model, store_rows)
+    keys = store_rows.loc[enough, "variant"].astype(str).tolist()
     assert len(keys) > 100
     return keys
 
 
 @pytest.fixture(scope="session")
-def unjudged_keys(store_rows: pd.DataFrame) -> dict[str, list[str]]:
+def unjudged_keys(store_rows: pd.DataFrame, tiny_scorer: Scorer) -> dict[str, list[str]]:
     """Tiny-store keys that are stored yet get a per-variant error, by that error."""
     scores = [c for c in (*CONSERVATION_SCORES, *FUNCTIONAL_SCORES) if c in store_rows]
     blank = store_rows[scores].isna().all(axis=1).to_numpy()
-    thin = ~has_enough_annotation(store_rows) & ~blank
+    thin = ~has_enough_annotation(tiny_scorer.evidence_model, store_rows) & ~blank
     out = {
         "no_features": store_rows.loc[blank, "variant"].astype(str).tolist(),
         "insufficient_annotation": store_rows.loc[thin, "variant"].astype(str).tolist(),

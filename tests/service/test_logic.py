@@ -134,12 +134,14 @@ def test_lazy_and_precomputed_answers_match(
 def test_top_features_are_the_largest_contributions(
     prediction_service: PredictionService, judged_keys: list[str]
 ):
-    """TreeSHAP of a synthetic variant: the five largest |contributions|, adding up to the logit."""
+    """TreeSHAP of a synthetic variant under the profile that scored it: the five largest
+    |contributions|, adding up to the logit."""
     key = judged_keys[7]
     out = prediction_service.predict([VariantIn(variant=key)])[0]
-    model = prediction_service.scorer.evidence_model
-    row = prediction_service.store.lookup([key])[model.feature_names]
-    contributions = model.model.booster_.predict(row, pred_contrib=True)[0]
+    profiles = prediction_service.scorer.evidence_model.profiles
+    model = next(p for p in profiles if p.name == out.profile)
+    row = prediction_service.store.lookup([key])[model.feature_names].astype("float64")
+    contributions = model.booster.predict(row, pred_contrib=True)[0]
     contrib, bias = contributions[:-1], contributions[-1]
     expected = sorted(zip(model.feature_names, contrib, strict=True), key=lambda p: -abs(p[1]))[:5]
     assert [c.feature for c in out.top_features] == [name for name, _ in expected]
@@ -153,14 +155,16 @@ def test_next_level_points_to_a_stronger_reached_code(
     judged_keys: list[str],
     unjudged_keys: dict[str, list[str]],
 ):
-    """Synthetic judged keys head to a calibrated code; a variant with an error heads nowhere."""
-    thresholds = prediction_service.scorer.evidence_model.calibration.thresholds
+    """Synthetic judged keys head to a code calibrated for their own profile; a variant with
+    an error heads nowhere."""
+    profiles = prediction_service.scorer.evidence_model.profiles
+    thresholds = {p.name: p.calibration.thresholds for p in profiles}
     outs = prediction_service.predict([VariantIn(variant=k) for k in judged_keys])
     checked = 0
     for out in outs:
         if out.next_level is None:
             continue
-        threshold = thresholds[out.next_level.code]
+        threshold = thresholds[str(out.profile)][out.next_level.code]
         assert threshold is not None
         assert out.next_level.score_distance == pytest.approx(abs(threshold - out.score))
         assert out.next_level.code != out.evidence
@@ -168,8 +172,13 @@ def test_next_level_points_to_a_stronger_reached_code(
     assert checked > 0
     thin = unjudged_keys["insufficient_annotation"]
     for out in prediction_service.predict([VariantIn(variant=k) for k in thin]):
-        assert out.score is not None and out.error == "insufficient_annotation"
-        assert out.next_level is None and out.evidence == "none" and out.points == 0
+        assert out.score is None and out.error == "insufficient_annotation"
+        assert (
+            out.profile is None
+            and out.next_level is None
+            and out.evidence == "none"
+            and out.points == 0
+        )
 
 
 def _freq_frame(**values: float) -> pd.DataFrame:
@@ -204,7 +213,7 @@ def test_frequency_criteria_skip_bottlenecked_groups_for_ba1():
 
 def test_frequency_criteria_unknown_absent_and_configurable_bs1():
     unknown = frequency_evidence(_freq_frame(), DEFAULT_BS1_FAF)[0]
-    assert {c["status"] for c in unknown.values()} == {"unknown"}
+    assert {unknown[c]["status"] for c in ("BA1", "BS1", "PM2")} == {"unknown"}
     absent = frequency_evidence(
         _freq_frame(gnomad_nfe_af=0.0, gnomad_nfe_faf95=0.0), DEFAULT_BS1_FAF
     )[0]

@@ -66,12 +66,18 @@ def _status(freq: pd.DataFrame, prefix: str) -> np.ndarray:
     return np.where(np.isnan(observed), UNKNOWN, np.where(observed > 0, "observed", NOT_OBSERVED))
 
 
+def _seen(freq: pd.DataFrame, prefix: str, group: str) -> np.ndarray:
+    """Observed in ``group``: AC > 0, or AF > 0 where the source gave an AF without counts."""
+    ac = _column(freq, f"{prefix}_{group}_ac")
+    af = _column(freq, f"{prefix}_{group}_af")
+    return np.where(np.isnan(ac), np.nan_to_num(af) > 0, ac > 0)
+
+
 def grpmax_groups(freq: pd.DataFrame, prefix: str) -> np.ndarray:
     """The group holding the group-max AF (the eligible group with the highest AF)."""
     eligible = [g for g in DEFAULT_GROUPS if g not in GRPMAX_EXCLUDED]
     af = np.column_stack([_column(freq, f"{prefix}_{g}_af") for g in eligible])
-    ac = np.column_stack([_column(freq, f"{prefix}_{g}_ac") for g in eligible])
-    seen = np.nan_to_num(ac) > 0
+    seen = np.column_stack([_seen(freq, prefix, g) for g in eligible])
     ranked = np.where(seen, np.nan_to_num(af, nan=-1.0), -np.inf)
     best = np.asarray(eligible, dtype=object)[ranked.argmax(axis=1)]
     status = _status(freq, prefix)
@@ -90,10 +96,10 @@ def af_bands(freq: pd.DataFrame, prefix: str) -> np.ndarray:
 
 
 def _observed_in(freq: pd.DataFrame, prefix: str) -> pd.DataFrame:
-    """Long (row, group) pairs: each group with AC > 0, else the observation status."""
+    """Long (row, group) pairs: each group with AC > 0 (AF > 0 without counts), else the status."""
     status = _status(freq, prefix)
     pieces = [
-        pd.DataFrame({"row": np.flatnonzero(_column(freq, f"{prefix}_{g}_ac") > 0), "group": g})
+        pd.DataFrame({"row": np.flatnonzero(_seen(freq, prefix, g)), "group": g})
         for g in DEFAULT_GROUPS
     ]
     absent = np.flatnonzero(status != "observed")

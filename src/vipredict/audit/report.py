@@ -52,7 +52,9 @@ def flat_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 def limits_text(result: AuditResult) -> list[str]:
     """What the data here can and cannot show, in plain words, with this run's numbers."""
-    clingen = next(s for s in result.sets if s["name"] == "clingen_x_gnomad_exports")
+    clingen = next((s for s in result.sets if s["name"] == "clingen_x_gnomad_exports"), None)
+    if clingen is None or result.healthy is None:
+        return labelled_limits_text(result)
     groups = result.groups
     in_genes = groups[
         (groups["labelled_set"] == "clingen_x_gnomad_exports")
@@ -92,6 +94,38 @@ def limits_text(result: AuditResult) -> list[str]:
         "hold far more P/LP, so the audit restates each variant's likelihood ratio at its "
         "group's own P/LP fraction. 'observed − expected' near 0 means the likelihood ratios "
         "hold within that group.",
+    ]
+
+
+def labelled_limits_text(result: AuditResult) -> list[str]:
+    """The limits of an audit of a researcher's own labelled file."""
+    lines = []
+    for audited in result.sets:
+        lines.append(
+            f"{audited['name']}: {audited.get('records', audited['in_set']):,} records, "
+            f"{audited.get('pathogenic_labels', 0):,} labelled P/LP and "
+            f"{audited.get('benign_labels', 0):,} B/LB in the file "
+            f"({audited.get('unlabelled', 0):,} left unlabelled: VUS, conflicting or other); "
+            f"{audited['with_features']:,} judged by the model; {audited['labelled']:,} labelled "
+            f"variants audited ({audited.get('label_conflicts', 0):,} given both labels and "
+            f"{audited.get('withheld_independent_test', 0):,} held back as independent-test "
+            "variants are not)."
+        )
+    return [
+        *lines,
+        "Labels are the file's own (e.g. ClinVar's), not ClinGen's curation; variants of the "
+        "ClinGen 2019 training set are marked train_2019 and their metrics are in-sample.",
+        "Groups come from the frequencies the file carries (one set per dataset). A group "
+        "given as an AF without AC/AN counts as observed when its AF > 0; such a group can "
+        "rule BA1/BS1 out but never meet them (no FAF95 without counts). A variant the "
+        "dataset says nothing about is 'unknown', never 'not observed'.",
+        "A group here is where a variant was seen in the population data, not the ancestry of "
+        "a tested person.",
+        f"A metric is withheld (shown as —, with a warning) unless it rests on at least {MIN_N} "
+        f"rows; AUROC and calibration also need at least {MIN_PER_CLASS} P/LP and "
+        f"{MIN_PER_CLASS} B/LB.",
+        "Calibration: each variant's likelihood ratio is restated at its group's own P/LP "
+        "fraction; 'observed − expected' near 0 means the likelihood ratios hold there.",
     ]
 
 
@@ -271,7 +305,7 @@ PP3/BP4 and posteriors come from the registered evidence model through the same 
 <td class="l">{{ r.group }}</td><td>{{ r.n }}</td><td>{{ r.n_pathogenic }}</td>
 {% for c in r.cells %}<td>{{ c }}</td>{% endfor %}<td class="warn">{{ r.warning }}</td></tr>
 {% endfor %}</table></details>{% endfor %}
-<h2>Healthy individuals: 1000 Genomes</h2>
+{% if has_healthy %}<h2>Healthy individuals: 1000 Genomes</h2>
 <p>{{ healthy_text }}</p>
 <img alt="PP3 per person by super-population" src="{{ healthy_png }}">
 <table><tr><th class="l">super-population</th><th>people</th><th>variants with features carried
@@ -285,16 +319,18 @@ PP3/BP4 and posteriors come from the registered evidence model through the same 
 <th class="l">label</th><th class="l">split</th><th>carriers</th></tr>
 {% for v in pp3_variants %}<tr><td class="l">{{ v.variant }}</td><td class="l">{{ v.gene }}</td>
 <td class="l">{{ v.evidence }}</td><td class="l">{{ v.label }}</td><td class="l">{{ v.split }}</td>
-<td>{{ v.carriers }}</td></tr>{% endfor %}</table>
+<td>{{ v.carriers }}</td></tr>{% endfor %}</table>{% endif %}
 <p>Tables: <code>groups.tsv</code>, <code>audited_variants.tsv</code>,
-<code>healthy_summary.tsv</code>, <code>healthy_people.tsv</code>,
-<code>healthy_variants.tsv</code>, and <code>metrics.json</code> beside this file
+{% if has_healthy %}<code>healthy_summary.tsv</code>, <code>healthy_people.tsv</code>,
+<code>healthy_variants.tsv</code>, {% endif %}and <code>metrics.json</code> beside this file
 (and under <code>audit/</code> in the MLflow run).</p>
 </body></html>
 """
 
 
 def _healthy_text(result: AuditResult) -> str:
+    if result.healthy is None:
+        return ""
     variants = result.healthy.variants
     people = result.healthy.people
     combined = people[people["region"] == "all regions"]
@@ -319,10 +355,14 @@ def _healthy_rows(summary: pd.DataFrame) -> list[dict]:
     ]
 
 
-def render_html(result: AuditResult, figures: list[dict], healthy_png: Path) -> str:
+def render_html(result: AuditResult, figures: list[dict], healthy_png: Path | None) -> str:
     """The self-contained HTML page (jinja2, autoescaped)."""
-    variants = result.healthy.variants
-    pp3 = variants[variants["evidence"].astype(str).str.startswith("PP3")]
+    healthy = result.healthy
+    pp3 = (
+        healthy.variants[healthy.variants["evidence"].astype(str).str.startswith("PP3")]
+        if healthy is not None
+        else pd.DataFrame()
+    )
     template = Environment(autoescape=True).from_string(_TEMPLATE)
     return template.render(
         model=result.model,
@@ -333,9 +373,10 @@ def render_html(result: AuditResult, figures: list[dict], healthy_png: Path) -> 
         split_text=SPLIT_TEXT,
         figures=figures,
         metrics=TABLE_METRICS,
+        has_healthy=healthy is not None,
         healthy_text=_healthy_text(result),
         healthy_png=_data_uri(healthy_png),
-        healthy=_healthy_rows(result.healthy.summary),
+        healthy=_healthy_rows(healthy.summary) if healthy is not None else [],
         pp3_variants=json_safe(pp3.to_dict("records")),
     )
 
@@ -350,7 +391,9 @@ def metrics_payload(result: AuditResult) -> dict:
             "sets": result.sets,
             "groups": result.groups.to_dict("records"),
             "reliability": result.reliability,
-            "healthy": {
+            "healthy": None
+            if healthy is None
+            else {
                 "n_variants_with_features": len(healthy.variants),
                 "n_variants_pp3": int(
                     healthy.variants["evidence"].astype(str).str.startswith("PP3").sum()
@@ -368,9 +411,11 @@ def write_report(result: AuditResult, output: Path) -> Path:
     output.mkdir(parents=True, exist_ok=True)
     flat_table(result.groups).to_csv(output / "groups.tsv", sep="\t", index=False)
     result.variants.to_csv(output / "audited_variants.tsv", sep="\t", index=False)
-    flat_table(result.healthy.summary).to_csv(output / "healthy_summary.tsv", sep="\t", index=False)
-    result.healthy.people.to_csv(output / "healthy_people.tsv", sep="\t", index=False)
-    result.healthy.variants.to_csv(output / "healthy_variants.tsv", sep="\t", index=False)
+    healthy = result.healthy
+    if healthy is not None:
+        flat_table(healthy.summary).to_csv(output / "healthy_summary.tsv", sep="\t", index=False)
+        healthy.people.to_csv(output / "healthy_people.tsv", sep="\t", index=False)
+        healthy.variants.to_csv(output / "healthy_variants.tsv", sep="\t", index=False)
     dump_json(metrics_payload(result), output / "metrics.json")
     figures = []
     for audited in result.sets:
@@ -387,8 +432,10 @@ def write_report(result: AuditResult, output: Path) -> Path:
                 "rows": _html_groups(result.groups[result.groups["labelled_set"] == name]),
             }
         )
-    healthy_png = healthy_plot(
-        result.healthy.summary, len(result.healthy.variants), output / "audit_healthy_pp3.png"
+    healthy_png = (
+        healthy_plot(healthy.summary, len(healthy.variants), output / "audit_healthy_pp3.png")
+        if healthy is not None
+        else None
     )
     report = output / REPORT_FILE
     report.write_text(render_html(result, figures, healthy_png), encoding="utf-8")

@@ -26,7 +26,7 @@ class AuditResult:
     groups: pd.DataFrame
     variants: pd.DataFrame
     reliability: list[dict]
-    healthy: HealthyView
+    healthy: HealthyView | None  # None: a researcher's own file (the 1000 Genomes view is not run)
     settings: dict = field(default_factory=dict)
 
 

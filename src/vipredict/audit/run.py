@@ -3,6 +3,11 @@
 The evidence comes from the registered ``vipredict-noaf`` champion through
 :func:`vipredict.model.scorer.load_scorer` (the same path as ``predict`` and the
 service), so the audit judges exactly the evidence a user would receive.
+
+``labelled`` (``vipredict audit --labelled FILE``) audits a researcher's own labelled
+file instead of the declared sets (:mod:`vipredict.audit.labelled`): scored as
+``vipredict predict`` scores it, grouped by the frequencies it carries. The 1000
+Genomes view is about the model, not the file, and is left out of such a report.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from tqdm.auto import tqdm
 
 from vipredict.audit.genotypes import healthy_view
 from vipredict.audit.groups import GROUPINGS, assign_groups, group_order
+from vipredict.audit.labelled import labelled_sets, read_extra_sites, read_labelled
 from vipredict.audit.metrics import (
     DEFAULT_BOOTSTRAPS,
     GroupData,
@@ -27,6 +33,7 @@ from vipredict.audit.report import write_report
 from vipredict.audit.result import AuditResult, default_output
 from vipredict.audit.sets import (
     LABELLED_SETS,
+    SCORE_COLUMNS,
     SPLIT_TEXT,
     AuditRows,
     clingen_with_frequency_vcf,
@@ -38,7 +45,6 @@ from vipredict.model.scorer import Scorer, load_scorer
 
 Progress = Callable[[str], None]
 ARTIFACT_PATH = "audit"
-SCORE_COLUMNS = ("score", "posterior", "likelihood_ratio", "evidence", "error")
 #: Groupings whose per-group reliability curves are drawn (the others overlap them).
 RELIABILITY_GROUPINGS = ("all", "grpmax_group")
 
@@ -152,19 +158,34 @@ def run_audit(
     show_progress: bool = True,
     frequency_vcf: Path | None = None,
     frequency_build: str = "GRCh37",
+    labelled: Path | None = None,
+    label_column: str | None = None,
+    frequency_dataset: str | None = None,
+    build: str | None = None,
 ) -> tuple[AuditResult, Path]:
-    """Run the audit, write the report into ``output`` and log it to the model's run."""
+    """Run the audit, write the report into ``output`` and log it to the model's run.
+
+    With ``labelled``, only that file is audited; ``frequency_vcf`` then adds a
+    sites VCF's frequencies for its variants (read under their own build).
+    """
     settings = settings or get_settings()
     output = Path(output) if output is not None else default_output(settings)
     progress("loading the evidence champion and the feature store")
     scorer = load_scorer(settings)
-    progress("reading the labelled sets with per-ancestry frequencies")
-    sets = load_sets(scorer, frequency_vcf, frequency_build)
-    scores = score_sets(scorer, sets)
+    healthy = None
+    if labelled is not None:
+        progress(f"reading and scoring the labelled file {Path(labelled).name}")
+        user = read_labelled(Path(labelled), build, label_column, frequency_dataset)
+        sets, scores = labelled_sets(scorer, user, read_extra_sites(frequency_vcf, user))
+    else:
+        progress("reading the labelled sets with per-ancestry frequencies")
+        sets = load_sets(scorer, frequency_vcf, frequency_build)
+        scores = score_sets(scorer, sets)
     progress(f"measuring groups with {n_bootstrap:,} bootstraps each")
     groups, variants, curves = measure(sets, scores, n_bootstrap, seed, show_progress)
-    progress("reading 1000 Genomes genotypes for the healthy-individual view")
-    healthy = healthy_view(scorer, n_bootstrap, seed)
+    if labelled is None:
+        progress("reading 1000 Genomes genotypes for the healthy-individual view")
+        healthy = healthy_view(scorer, n_bootstrap, seed)
     model = scorer.evidence_model
     result = AuditResult(
         model={"name": model.name, "version": model.version, "run_id": model.run_id},

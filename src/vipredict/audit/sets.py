@@ -24,10 +24,13 @@ import pandas as pd
 
 from vipredict.features.frequency import FrequencyFeatures, dataset_prefix, frequency_specs
 from vipredict.io.readers.clinvar import read_clinvar_source
-from vipredict.io.readers.popfreq import read_popfreq_source, read_popfreq_vcf
+from vipredict.io.readers.popfreq import read_popfreq_source
+from vipredict.io.readers.sites import read_sites_vcf
 from vipredict.store.partitioned import Store, labelled_rows
 
 SPLITS = {"clingen_2019": "train_2019", "clingen_2020": "holdout_2020"}
+#: What the audit reads of each scored variant.
+SCORE_COLUMNS = ("score", "posterior", "likelihood_ratio", "evidence", "error")
 OTHER_SPLIT = "other"
 SPLIT_TEXT = {
     "train_2019": "ClinGen 2019 training set (in-sample: the model was fitted on these)",
@@ -175,8 +178,9 @@ def load_set(store: Store, spec: LabelledSetSpec) -> AuditRows:
 def clingen_with_frequency_vcf(store: Store, path: Path, build: str) -> AuditRows:
     """The ClinGen rows against a user's gnomAD/ExAC sites VCF (e.g. full gnomAD).
 
-    Variants absent from the VCF are ``unknown``: a subset VCF says nothing about
-    what it does not cover.
+    Read by :func:`vipredict.io.readers.sites.read_sites_vcf` (gnomAD v2/v3/v4 and
+    ExAC INFO naming; sites failing the VCF's QC are skipped). Variants absent from
+    the VCF are ``unknown``: a subset VCF says nothing about what it does not cover.
     """
     spec = LabelledSetSpec(
         f"clingen_x_{Path(path).name.split('.')[0]}",
@@ -184,6 +188,6 @@ def clingen_with_frequency_vcf(store: Store, path: Path, build: str) -> AuditRow
         "user_vcf",
     )
     rows = _clingen(store)
-    long = read_popfreq_vcf(Path(path), build, spec.dataset, wanted=set(rows["variant"]))
+    long = read_sites_vcf(Path(path), build, spec.dataset, wanted=set(rows["variant"]))
     freq = frequency_frame(rows, long, spec.dataset, ())
     return AuditRows(spec, rows, freq, _counts(len(rows), len(rows), len(rows)))

@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from vipredict.cli.queue import queue_app
+from vipredict.cli.queue import BUILD_HELP, FREQUENCIES_HELP, queue_app
 from vipredict.config import configure_runtime_env
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -118,13 +118,48 @@ def evaluate(
         "evaluation.json"
     ),
     cards: Annotated[Path | None, typer.Option(help="write model cards into this folder")] = None,
+    nested: Annotated[
+        bool,
+        typer.Option(
+            "--nested",
+            help="instead: 2019 nested gene-grouped CV of the evidence profiles, each source "
+            "blanked in turn (how designs are chosen)",
+        ),
+    ] = False,
+    vep: Annotated[
+        bool,
+        typer.Option(
+            "--vep",
+            help="instead: the VEP + dbNSFP tables' rows in ClinGen 2019 (harmonisation) and "
+            "2020 (validation in the format pipelines send)",
+        ),
+    ] = False,
+    outer_folds: Annotated[int, typer.Option(help="--nested: outer folds")] = 5,
+    n_bootstrap: Annotated[
+        int | None, typer.Option(help="--nested: calibration bootstraps per profile and fold")
+    ] = 1000,
 ) -> None:
-    """Score the champions and the comparators on the 2020 hold-out."""
+    """Score the champions and the comparators on the 2020 validation set (or --nested, --vep)."""
     from vipredict.config import ModelRole, feature_set_of
     from vipredict.io.files import dump_json
-    from vipredict.jobs.evaluate import run_evaluation
-    from vipredict.model.cards import evaluation_table, model_card
+    from vipredict.jobs.evaluate import run_evaluation, run_nested_evaluation, run_vep_validation
+    from vipredict.model.cards import bands_table, evaluation_table, model_card
 
+    if nested or vep:
+        settings = configure_runtime_env()
+        if nested:
+            report = run_nested_evaluation(settings, progress, outer_folds, n_bootstrap)
+            for design in ("profiles", "single_model"):
+                Console().print(bands_table(f"2019 nested CV, {design}", report[design]))
+            Console().print(bands_table("2019 nested CV, by profile", report["by_profile"]))
+        else:
+            report = run_vep_validation(settings, progress)
+            validation = report["validation"]
+            rows = {k: v for k, v in validation.items() if isinstance(v, dict) and "bands" in v}
+            Console().print(bands_table(f"VEP-format {validation['dataset']}", rows))
+        dump_json(report, output)
+        console.print(f"written {output}")
+        return
     settings = configure_runtime_env()
     report = run_evaluation(settings, progress)
     dump_json(report, output)
@@ -149,12 +184,27 @@ def audit(
         Path | None, typer.Option(help="also audit ClinGen against this gnomAD/ExAC sites VCF")
     ] = None,
     frequency_build: Annotated[str, typer.Option(help="build of --frequency-vcf")] = "GRCh37",
+    labelled: Annotated[
+        Path | None,
+        typer.Option(
+            help="audit this labelled file instead of the ClinGen sets: a VCF with ClinVar "
+            "CLNSIG (INFO or CSQ clinvar_CLNSIG) or a TSV of variants and labels (P/LP/B/LB or 1/0)"
+        ),
+    ] = None,
+    label_column: Annotated[
+        str | None, typer.Option(help="--labelled TSV: the label column [default: detected]")
+    ] = None,
+    frequency_dataset: Annotated[
+        str | None, typer.Option(help="--labelled: audit by this frequency dataset only")
+    ] = None,
+    build: Annotated[str | None, typer.Option(help=BUILD_HELP)] = None,
 ) -> None:
     """Ancestry-stratified audit of PP3/BP4: report.html, TSVs, metrics.json, logged to MLflow."""
     from vipredict.audit.run import run_audit
 
-    if frequency_vcf is not None and not frequency_vcf.is_file():
-        raise typer.BadParameter(f"{frequency_vcf} does not exist", param_hint="--frequency-vcf")
+    for path, hint in ((frequency_vcf, "--frequency-vcf"), (labelled, "--labelled")):
+        if path is not None and not path.is_file():
+            raise typer.BadParameter(f"{path} does not exist", param_hint=hint)
     settings = configure_runtime_env()
     result, folder = run_audit(
         output,
@@ -164,6 +214,10 @@ def audit(
         progress,
         frequency_vcf=frequency_vcf,
         frequency_build=frequency_build,
+        labelled=labelled,
+        label_column=label_column,
+        frequency_dataset=frequency_dataset,
+        build=build,
     )
     console.print(
         f"{len(result.groups):,} groups audited for {result.model['name']} "
@@ -175,13 +229,15 @@ def audit(
 @app.command()
 def predict(
     input_path: Annotated[
-        Path, typer.Argument(metavar="INPUT", help="VCF, VEP tab, dbNSFP or TSV")
+        Path, typer.Argument(metavar="INPUT", help="VCF (plain or VEP CSQ), VEP tab, dbNSFP or TSV")
     ],
     output: Annotated[Path, typer.Option(help="TSV to write")],
     format: Annotated[
-        str | None, typer.Option(help="vcf|vep|dbnsfp|tsv (detected if omitted)")
+        str | None,
+        typer.Option(help="vcf (store look-up)|csq (VEP VCF)|vep|dbnsfp|tsv (detected if omitted)"),
     ] = None,
-    build: Annotated[str, typer.Option(help="assembly when the input does not say")] = "GRCh37",
+    build: Annotated[str | None, typer.Option(help=BUILD_HELP)] = None,
+    frequencies: Annotated[Path | None, typer.Option(help=FREQUENCIES_HELP)] = None,
 ) -> None:
     """Per-variant score, posterior and PP3/BP4 evidence; bad records get a named error."""
     from vipredict.jobs.predict import predict_file, write_predictions
@@ -189,10 +245,12 @@ def predict(
 
     if not input_path.is_file():
         raise typer.BadParameter(f"{input_path} does not exist", param_hint="INPUT")
+    if frequencies is not None and not frequencies.is_file():
+        raise typer.BadParameter(f"{frequencies} does not exist", param_hint="--frequencies")
     configure_runtime_env()
     scorer = load_scorer()
     with console.status(f"scoring {input_path.name}"):
-        results = predict_file(scorer, input_path, format, build)
+        results = predict_file(scorer, input_path, format, build, frequencies)
     write_predictions(results, output)
     errors = results["error"].fillna("").ne("").sum()
     console.print(f"{len(results):,} variants, {errors:,} with errors -> {output}")
@@ -205,10 +263,14 @@ def annotate(
     score: Annotated[bool, typer.Option(help="add VIP_SCORE/POST/EVIDENCE (champion)")] = True,
     columns: Annotated[str | None, typer.Option(help="features, comma-separated")] = None,
     store: Annotated[Path | None, typer.Option(help="partitioned store directory")] = None,
-    build: Annotated[str, typer.Option(help="assembly when the header does not say")] = "GRCh37",
+    build: Annotated[str | None, typer.Option(help=BUILD_HELP)] = None,
     index: Annotated[bool, typer.Option(help="write a tabix index beside OUTPUT")] = False,
 ) -> None:
-    """Add store features (default: the evidence model's) and PP3/BP4 evidence to a VCF."""
+    """Add features (default: the evidence model's) and PP3/BP4 evidence to a VCF.
+
+    A VEP VCF (its header declares CSQ) is scored from its own annotations; any
+    other VCF from the feature store.
+    """
     from vipredict.jobs.annotate import annotate_vcf, index_vcf, join_threads
     from vipredict.store.partitioned import Store
 
@@ -264,7 +326,8 @@ def add_dbnsfp(
         )
     console.print(
         f"{report.rows_read:,} rows read, {report.written:,} variants added to {root} "
-        f"({report.already_stored:,} already stored; dropped: {report.dropped or 'none'})"
+        f"({report.already_stored:,} already stored; {report.copies:,} also under their "
+        f"other build; dropped: {report.dropped or 'none'})"
     )
 
 

@@ -23,6 +23,15 @@ queue_app = typer.Typer(
 )
 console = Console(stderr=True)
 ListOption = list[str] | None
+#: ``--build`` of every command that reads a user's file (one wording, one meaning).
+BUILD_HELP = (
+    "assembly (GRCh37/GRCh38); default: the VCF header's, else GRCh37. "
+    "A VCF header that says otherwise answers build_conflict per variant"
+)
+FREQUENCIES_HELP = (
+    "gnomAD/ExAC sites VCF (PASS sites; per-group AC/AN/AF) for BA1/BS1/PM2 of the input's "
+    "variants, read under their own build"
+)
 
 
 def _split(values: ListOption) -> list[str]:
@@ -60,7 +69,9 @@ def _items_table(items: pd.DataFrame, title: str, limit: int) -> Table:
 
 @queue_app.command("build")
 def build_command(
-    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="VCF, VEP, dbNSFP or TSV")],
+    input_path: Annotated[
+        Path, typer.Argument(metavar="INPUT", help="VCF (plain or VEP CSQ), VEP, dbNSFP or TSV")
+    ],
     by: Annotated[str, typer.Option(help="settle|posterior|uncertainty|evidence")] = "settle",
     gene: Annotated[
         ListOption, typer.Option(help="keep these genes (repeat or comma-join)")
@@ -75,10 +86,9 @@ def build_command(
         ListOption, typer.Option(help="absent|ultra_rare|rare|low_frequency|common|unknown")
     ] = None,
     name: Annotated[str, typer.Option(help="a name for people (default: the file name)")] = "",
-    format: Annotated[str | None, typer.Option(help="vcf|vep|dbnsfp|tsv (detected)")] = None,
-    assembly: Annotated[str, typer.Option("--build", help="assembly if the input does not say")] = (
-        "GRCh37"
-    ),
+    format: Annotated[str | None, typer.Option(help="vcf|csq|vep|dbnsfp|tsv (detected)")] = None,
+    assembly: Annotated[str | None, typer.Option("--build", help=BUILD_HELP)] = None,
+    frequencies: Annotated[Path | None, typer.Option(help=FREQUENCIES_HELP)] = None,
     show: Annotated[int, typer.Option(help="items to print")] = 20,
 ) -> None:
     """Score a file, rank it into a stored queue and print its head; prints the queue id."""
@@ -90,6 +100,8 @@ def build_command(
 
     if not input_path.is_file():
         raise typer.BadParameter(f"{input_path} does not exist", param_hint="INPUT")
+    if frequencies is not None and not frequencies.is_file():
+        raise typer.BadParameter(f"{frequencies} does not exist", param_hint="--frequencies")
     settings = configure_runtime_env()
     with _clear_errors():
         filters = QueueFilters.create(
@@ -107,6 +119,7 @@ def build_command(
                 load_gene_context(settings),
                 format,
                 assembly,
+                frequencies,
             )
     failed = int((items["error"].fillna("") != "").sum())
     Console().print(_items_table(items, f"queue {queue_id} ({by})", show))

@@ -25,6 +25,8 @@ _SCORE_SPECS = (
         "those observed; higher = more constrained (about -12.3 to 6.2).",
         FAMILY,
         ("gerp_rs",),
+        tool="GERP++ RS (dbNSFP GERP++_RS)",
+        transcript_rule="per position: the same for every transcript",
     ),
     FeatureSpec(
         "phylop100way",
@@ -34,6 +36,8 @@ _SCORE_SPECS = (
         "conserved (slower than neutral), negative = accelerated.",
         FAMILY,
         ("phylop100way",),
+        tool="phyloP 100 vertebrates (dbNSFP phyloP100way_vertebrate)",
+        transcript_rule="per position: the same for every transcript",
     ),
     FeatureSpec(
         "phastcons100way",
@@ -43,6 +47,8 @@ _SCORE_SPECS = (
         "conserved element; higher = more conserved.",
         FAMILY,
         ("phastcons100way",),
+        tool="phastCons 100 vertebrates (absent from training: used by no profile)",
+        transcript_rule="per position: the same for every transcript",
     ),
     FeatureSpec(
         "siphy_29way",
@@ -52,6 +58,8 @@ _SCORE_SPECS = (
         "more conserved.",
         FAMILY,
         ("siphy_29way",),
+        tool="SiPhy 29 mammals (absent from training: used by no profile)",
+        transcript_rule="per position: the same for every transcript",
     ),
 )
 

@@ -19,6 +19,17 @@ Poisson bound on AF, ``chi2.ppf(0.05, 2 AC) / (2 AN)`` (0 when AC = 0). Group-ma
 AF/FAF skip the bottlenecked or catch-all groups (asj, fin, oth/remaining, ami,
 mid) as gnomAD does, because founder effects there inflate AF of variants that
 are rare in every outbred population. All AFs are fractions, not percentages.
+
+Frequencies that come with a user's input (a VEP CSQ's gnomAD fields, a gnomAD
+sites VCF: :mod:`vipredict.io.readers.sites`) use the same long table with an
+optional ``af`` column, for sources that give a group's AF without its AC/AN.
+Such a group gets its AF and no FAF95 (it cannot be computed without counts).
+:func:`frequency_summary` reduces the store's wide columns and an input's long
+table alike to what BA1/BS1/PM2 need (:data:`SUMMARY_COLUMNS`), naming the
+``dataset:group`` behind each value and the datasets used; :func:`with_input_frequencies`
+adds that summary to a feature table, and lends the input's gnomAD/ExAC groups to
+the priority model's ``gnomad_*``/``exac_*`` columns where the store has none
+(labelled in ``frequency_source``: a different release from the one it was trained on).
 """
 
 from __future__ import annotations
@@ -36,9 +47,15 @@ from vipredict.schema import SchemaError, require_columns
 
 FAMILY = "frequency"
 FREQUENCY_COLUMNS = ("variant", "dataset", "group", "ac", "an")
+#: Optional column of the long table: a group's AF where the source gives no AC/AN.
+AF_COLUMN = "af"
+#: Group of a long table's overall (all samples) value; never a feature group.
+ALL_GROUP = "all"
 DEFAULT_DATASETS = ("gnomad_2017_browser", "exac_browser")
 DEFAULT_GROUPS = ("afr", "amr", "asj", "eas", "fin", "nfe", "sas", "oth")
-ACCEPTED_GROUPS = frozenset((*DEFAULT_GROUPS, "ami", "mid", "remaining"))
+#: Every group a source may report, in a fixed order (ties in a maximum go to the first).
+GROUP_ORDER = (*DEFAULT_GROUPS, "ami", "mid", "remaining")
+ACCEPTED_GROUPS = frozenset(GROUP_ORDER)
 #: Excluded from group-max (gnomAD: bottlenecked or heterogeneous catch-all groups).
 GRPMAX_EXCLUDED = frozenset(("asj", "fin", "oth", "ami", "mid", "remaining"))
 FAF_CONFIDENCE = 0.95
@@ -143,7 +160,8 @@ FEATURES: tuple[FeatureSpec, ...] = frequency_specs()
 def validate_frequencies(frequencies: pd.DataFrame) -> None:
     """Boundary check of the long table: columns, group vocabulary, one row per key."""
     require_columns(frequencies, FREQUENCY_COLUMNS, "frequency table")
-    unknown = sorted(set(frequencies["group"].dropna().astype(str)) - ACCEPTED_GROUPS)
+    accepted = ACCEPTED_GROUPS | {ALL_GROUP}
+    unknown = sorted(set(frequencies["group"].dropna().astype(str)) - accepted)
     if unknown:
         raise SchemaError(f"frequency table has unknown group(s) {', '.join(unknown)}")
     duplicated = frequencies.duplicated(["variant", "dataset", "group"])
@@ -252,6 +270,9 @@ class FrequencyFeatures(SchemaTransformer):
         an = _group_matrix(in_groups, "an", keys, groups)
         ac[absent_covered] = 0.0
         af, faf = allele_frequency(ac, an), faf95(ac, an)
+        if AF_COLUMN in rows.columns:  # a group given as an AF only: its AF, no FAF95
+            given = _group_matrix(in_groups, AF_COLUMN, keys, groups)
+            af = np.where(np.isnan(af), given, af)
         af[absent_covered], faf[absent_covered] = 0.0, 0.0
         return self._assemble(dataset_prefix(dataset), groups, ac, an, af, faf, absent_covered)
 
@@ -271,13 +292,14 @@ class FrequencyFeatures(SchemaTransformer):
             for stat, matrix in (("ac", ac), ("an", an), ("af", af), ("faf95", faf)):
                 columns[f"{d}_{g}_{stat}"] = matrix[:, j]
         eligible = np.array([g not in GRPMAX_EXCLUDED for g in groups], dtype=bool)
-        called = an[:, eligible] > 0
-        grpmax_af = _nanmax_rows(np.where(called, af[:, eligible], np.nan))
-        grpmax_faf = _nanmax_rows(np.where(called, faf[:, eligible], np.nan))
+        # AF is NaN where AN is 0 and no AF was given; FAF95 where AC/AN are not both known.
+        grpmax_af = _nanmax_rows(af[:, eligible])
+        grpmax_faf = _nanmax_rows(faf[:, eligible])
         grpmax_af[absent_covered] = grpmax_faf[absent_covered] = 0.0
-        known = ~np.isnan(ac)
+        known = ~np.isnan(ac) | ~np.isnan(af)
         any_known = known.any(axis=1)
-        n_observed = np.where(any_known, (np.nan_to_num(ac) > 0).sum(axis=1), np.nan)
+        seen = np.where(np.isnan(ac), np.nan_to_num(af) > 0, np.nan_to_num(ac) > 0)
+        n_observed = np.where(any_known, seen.sum(axis=1), np.nan)
         columns[f"{d}_grpmax_af"] = grpmax_af
         columns[f"{d}_grpmax_faf95"] = grpmax_faf
         columns[f"{d}_n_groups_observed"] = n_observed
@@ -304,40 +326,248 @@ def frequency_source_versions(frequencies: pd.DataFrame | None, datasets: tuple[
     return ";".join(parts)
 
 
-def _labelled_max(frame: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, list[str | None]]:
-    """Row-wise max over ``columns`` (NaN when all missing) and its ``dataset:group`` label.
+# --------------------------------------------------------------------------- BA1/BS1/PM2 summary
 
-    The label is None where the max is 0 (not observed anywhere): no group decided.
+#: Per row, what the frequency criteria need, from every source the row has (store and input).
+SUMMARY_COLUMNS = (
+    "freq_grpmax_faf95",  # largest FAF95 of a non-bottlenecked group with AC and AN
+    "freq_grpmax_faf95_group",  # its dataset:group
+    "freq_faf95_bound",  # largest FAF95, or AF where only an AF is given: FAF95 cannot exceed it
+    "freq_faf95_bound_group",
+    "freq_max_af",  # largest AF of any group (bottlenecked ones included)
+    "freq_max_af_group",
+    "freq_pooled_af",  # overall AF (group "all"), largest over datasets
+    "freq_pooled_af_group",
+    "freq_groups_observed",  # groups with AC > 0 (or AF > 0 where no AC), comma-joined
+    "frequency_source",  # datasets that said anything about the row; input ones marked
+)
+_SUMMARY_VALUES = (
+    ("freq_grpmax_faf95", "faf"),
+    ("freq_faf95_bound", "bound"),
+    ("freq_max_af", "af"),
+    ("freq_pooled_af", "pooled"),
+)
+#: Marks a dataset that came with the user's input rather than the feature store.
+INPUT_MARK = " (input)"
+#: Which model columns an input dataset may stand in for, by the start of its name.
+PRIORITY_PREFIXES = {"gnomad": "gnomad", "exac": "exac"}
+_STATS_COLUMNS = ("row", "label", "source", "group", "af", "faf", "seen")
+
+
+def _wide_stats(features: pd.DataFrame, datasets: tuple[str, ...]) -> pd.DataFrame:
+    """Per (row, dataset group): AF, FAF95 and whether seen, from the store's wide columns."""
+    pieces = []
+    rows = np.arange(len(features))
+    for dataset in datasets:
+        prefix = dataset_prefix(dataset)
+        for group in GROUP_ORDER:
+            af_column, faf_column = f"{prefix}_{group}_af", f"{prefix}_{group}_faf95"
+            if af_column not in features.columns and faf_column not in features.columns:
+                continue
+            af = _float_column(features, af_column)
+            faf = _float_column(features, faf_column)
+            ac = _float_column(features, f"{prefix}_{group}_ac")
+            seen = np.where(np.isnan(ac), np.nan_to_num(af) > 0, np.nan_to_num(ac) > 0)
+            piece = pd.DataFrame(
+                {"row": rows, "label": f"{prefix}:{group}", "source": dataset, "group": group,
+                 "af": af, "faf": faf, "seen": seen}
+            )  # fmt: skip
+            pieces.append(piece[~(np.isnan(af) & np.isnan(faf))])
+    return _stats_frame(pieces)
+
+
+def _float_column(frame: pd.DataFrame, name: str) -> np.ndarray:
+    if name not in frame.columns:
+        return np.full(len(frame), np.nan)
+    return pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+
+
+def _stats_frame(pieces: list[pd.DataFrame]) -> pd.DataFrame:
+    if not pieces:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in _STATS_COLUMNS})
+    return pd.concat(pieces, ignore_index=True)
+
+
+def _long_stats(variants: pd.Series, frequencies: pd.DataFrame) -> pd.DataFrame:
+    """Per (row, dataset group) of an input's long table: AF (AC/AN, else the given AF), FAF95."""
+    validate_frequencies(frequencies)
+    rows = pd.DataFrame(
+        {"variant": variants.astype(str).to_numpy(), "row": np.arange(len(variants))}
+    )
+    long = frequencies.assign(variant=frequencies["variant"].astype(str))
+    joined = rows.merge(long, on="variant", how="inner")
+    ac = pd.to_numeric(joined["ac"], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    an = pd.to_numeric(joined["an"], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    given = (
+        pd.to_numeric(joined[AF_COLUMN], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+        if AF_COLUMN in joined.columns
+        else np.full(len(joined), np.nan)
+    )
+    counted = allele_frequency(ac, an)
+    af = np.where(np.isnan(counted), given, counted)
+    faf = faf95(np.where(np.isnan(an), np.nan, ac), an)
+    faf = np.where(np.isnan(ac), np.nan, faf)
+    seen = np.where(np.isnan(ac), np.nan_to_num(af) > 0, np.nan_to_num(ac) > 0)
+    dataset = joined["dataset"].astype(str)
+    stats = pd.DataFrame(
+        {"row": joined["row"].to_numpy(), "label": dataset + ":" + joined["group"].astype(str),
+         "source": dataset + INPUT_MARK, "group": joined["group"].astype(str).to_numpy(),
+         "af": af, "faf": faf, "seen": seen}
+    )  # fmt: skip
+    return stats[~(np.isnan(af) & np.isnan(faf))]
+
+
+def _largest(stats: pd.DataFrame, value: str, n_rows: int) -> tuple[np.ndarray, list[str | None]]:
+    """Per row, the largest ``value`` and the label of its group (None where it is 0)."""
+    out = np.full(n_rows, np.nan)
+    labels: list[str | None] = [None] * n_rows
+    chosen = stats[stats[value].notna()].sort_values(value, ascending=False, kind="stable")
+    chosen = chosen.drop_duplicates("row")
+    for row, number, label in zip(chosen["row"], chosen[value], chosen["label"], strict=True):
+        out[int(row)] = float(number)
+        labels[int(row)] = str(label) if number > 0 else None
+    return out, labels
+
+
+def _summarise(stats: pd.DataFrame, n_rows: int) -> pd.DataFrame:
+    """:data:`SUMMARY_COLUMNS` of ``n_rows`` rows from their per-group statistics."""
+    stats = stats.assign(
+        bound=pd.to_numeric(stats["faf"]).fillna(pd.to_numeric(stats["af"])),
+        pooled=stats["af"],
+    )
+    groups = stats["group"].astype(str)
+    eligible = ~groups.isin(GRPMAX_EXCLUDED | {ALL_GROUP})
+    per_group = stats[groups != ALL_GROUP]
+    chosen = {
+        "faf": stats[eligible],
+        "bound": stats[eligible],
+        "af": per_group,
+        "pooled": stats[groups == ALL_GROUP],
+    }
+    out: dict[str, Any] = {}
+    for column, value in _SUMMARY_VALUES:
+        out[column], out[f"{column}_group"] = _largest(chosen[value], value, n_rows)
+    observed = per_group[per_group["seen"].astype(bool)]
+    named = observed.groupby("row")["group"].agg(lambda g: ",".join(sorted(set(g))))
+    sources = stats.groupby("row")["source"].agg(lambda s: ";".join(sorted(set(s))))
+    out["freq_groups_observed"] = named.reindex(range(n_rows)).fillna("").to_numpy(dtype=object)
+    out["frequency_source"] = sources.reindex(range(n_rows)).fillna("").to_numpy(dtype=object)
+    numbers = {c for c, _ in _SUMMARY_VALUES}
+    # Object columns built from object arrays, so a missing label stays None (not NaN).
+    return pd.DataFrame(
+        {
+            c: pd.Series(out[c], dtype="float64")
+            if c in numbers
+            else pd.Series(np.array(out[c], dtype=object), dtype=object)
+            for c in SUMMARY_COLUMNS
+        }
+    )
+
+
+def frequency_summary(
+    features: pd.DataFrame,
+    frequencies: pd.DataFrame | None = None,
+    datasets: tuple[str, ...] = DEFAULT_DATASETS,
+) -> pd.DataFrame:
+    """:data:`SUMMARY_COLUMNS` per row of ``features`` (same positions, fresh index).
+
+    Rows that already carry the summary (a feature table that went through
+    :func:`with_input_frequencies`) keep it; otherwise it is computed from the
+    wide columns of ``datasets`` and, when given, an input's long ``frequencies``
+    (keyed by ``variant``), pooled: a criterion sees every group of every source.
     """
-    if not columns:
-        return np.full(len(frame), np.nan), [None] * len(frame)
-    values = frame[columns].to_numpy(dtype=float)
-    known = ~np.isnan(values).all(axis=1)
-    filled = np.where(np.isnan(values), -np.inf, values)
-    best = filled.argmax(axis=1)
-    top = np.where(known, filled[np.arange(len(frame)), best], np.nan)
-    labels = [c.rsplit("_", 1)[0].replace("_", ":", 1) for c in columns]
-    groups = [
-        labels[b] if ok and top[i] > 0 else None
-        for i, (b, ok) in enumerate(zip(best, known, strict=True))
-    ]
-    return top, groups
+    if frequencies is None and set(SUMMARY_COLUMNS) <= set(features.columns):
+        return features[list(SUMMARY_COLUMNS)].reset_index(drop=True)
+    pieces = [_wide_stats(features, datasets)]
+    if frequencies is not None and len(frequencies) and "variant" in features.columns:
+        pieces.append(_long_stats(features["variant"], first_of_each(frequencies)))
+    stats = _stats_frame([p for p in pieces if len(p)])
+    return _summarise(stats, len(features))
 
 
-def group_maxima(
-    features: pd.DataFrame, datasets: tuple[str, ...] = DEFAULT_DATASETS
-) -> tuple[np.ndarray, list[str | None], np.ndarray, list[str | None]]:
-    """Per row: group-max FAF95 and its group, and the largest group AF and its group.
+def _priority_blocks(
+    features: pd.DataFrame, frequencies: pd.DataFrame, prefix: str
+) -> list[tuple[str, pd.DataFrame]]:
+    """(dataset, wide columns renamed to ``prefix``) of each input dataset that may fill it.
 
-    The FAF95 maximum skips the bottlenecked groups (:data:`GRPMAX_EXCLUDED`), as
-    gnomAD's group-max does; the AF maximum takes every group, bottlenecked ones
-    included. Both span all ``datasets``. What BA1/BS1/PM2 make of them is
-    :func:`vipredict.acmg.frequency_criteria`'s.
+    Datasets with AC/AN come before AF-only ones, then by name, so the fill is repeatable.
     """
-    prefixes = [dataset_prefix(d) for d in datasets]
-    eligible = [g for g in DEFAULT_GROUPS if g not in GRPMAX_EXCLUDED]
-    faf_cols = [c for p in prefixes for g in eligible if (c := f"{p}_{g}_faf95") in features]
-    af_cols = [c for p in prefixes for g in DEFAULT_GROUPS if (c := f"{p}_{g}_af") in features]
-    faf, faf_group = _labelled_max(features, faf_cols)
-    af, af_group = _labelled_max(features, af_cols)
-    return faf, faf_group, af, af_group
+    names = sorted({str(d) for d in frequencies["dataset"].dropna().unique()})
+    mine = [d for d in names if d.lower().startswith(prefix)]
+    counted = {
+        d: int(frequencies.loc[frequencies["dataset"] == d, ["ac", "an"]].notna().all(axis=1).sum())
+        for d in mine
+    }
+    blocks = []
+    for dataset in sorted(mine, key=lambda d: (-counted[d], d)):
+        rows = frequencies[frequencies["dataset"] == dataset]
+        builder = FrequencyFeatures(rows, datasets=(dataset,), groups=DEFAULT_GROUPS)
+        base = features[["variant"]].assign(gene=pd.NA, af_global=np.nan).reset_index(drop=True)
+        wide = builder.fit(base).transform(base).drop(columns="af_global")
+        old = f"{dataset_prefix(dataset)}_"
+        renamed = {c: f"{prefix}_{c[len(old) :]}" for c in wide.columns if c.startswith(old)}
+        blocks.append((dataset, wide.rename(columns=renamed)))
+    return blocks
+
+
+def lend_input_frequencies(
+    features: pd.DataFrame, frequencies: pd.DataFrame
+) -> tuple[pd.DataFrame, list[str]]:
+    """Fill the store's empty ``gnomad_*``/``exac_*`` columns from an input's datasets.
+
+    For the priority model only (never evidence). A row whose store columns of a
+    prefix are all unknown takes the first input dataset of that family (name
+    starting gnomAD / ExAC) that has anything for it. Returns the filled copy and,
+    per row, what was lent (``""`` where nothing), for the answer to say so: the
+    priority model was trained on the 2017 gnomAD browser and ExAC exports, a
+    different release (and group set) from what a user brings.
+    """
+    out = features.reset_index(drop=True).copy()
+    notes: list[list[str]] = [[] for _ in range(len(out))]
+    for family, prefix in PRIORITY_PREFIXES.items():
+        observed = f"{prefix}_observed"
+        if observed not in out.columns:
+            continue
+        empty = out[[c for c in out.columns if c.startswith(f"{prefix}_")]].isna().all(axis=1)
+        for dataset, block in _priority_blocks(out, frequencies, family):
+            take = (empty & block[observed].notna()).to_numpy()
+            if not take.any():
+                continue
+            columns = [c for c in block.columns if c in out.columns and c != "variant"]
+            out.loc[take, columns] = block.loc[take, columns].to_numpy()
+            for row in np.flatnonzero(take):
+                notes[row].append(f"{prefix}_* from {dataset}{INPUT_MARK}")
+            empty &= ~take
+    return out, ["; ".join(n) for n in notes]
+
+
+def first_of_each(frequencies: pd.DataFrame) -> pd.DataFrame:
+    """One row per variant x dataset x group (a file listing a variant twice keeps its first)."""
+    return frequencies.drop_duplicates(["variant", "dataset", "group"])
+
+
+def with_input_frequencies(
+    features: pd.DataFrame, frequencies: pd.DataFrame | None
+) -> pd.DataFrame:
+    """The feature table with :data:`SUMMARY_COLUMNS` from the store and the input together.
+
+    When the input carries frequencies, the priority model's empty ``gnomad_*`` /
+    ``exac_*`` columns are filled from them (:func:`lend_input_frequencies`) and
+    ``frequency_source`` says so. The summary is computed before that fill, so the
+    frequency criteria name the dataset a value really came from.
+    """
+    frequencies = None if frequencies is None else first_of_each(frequencies)
+    summary = frequency_summary(features, frequencies)
+    out = features.reset_index(drop=True)
+    if frequencies is not None and len(frequencies):
+        out, lent = lend_input_frequencies(out, frequencies)
+        lent_text = pd.Series(lent, dtype=object)
+        source = summary["frequency_source"].astype(str)
+        summary["frequency_source"] = np.where(
+            lent_text != "",
+            np.where(source != "", source + "; priority model: " + lent_text,
+                     "priority model: " + lent_text),
+            source,
+        )  # fmt: skip
+    out = out.drop(columns=[c for c in SUMMARY_COLUMNS if c in out.columns])
+    return pd.concat([out, summary], axis=1)

@@ -19,8 +19,32 @@ from vipredict.schema import FUNCTIONAL_SCORES, SchemaError
 FAMILY = "functional"
 
 
+#: Which transcript's value every per-tool score is: what the readers apply
+#: (:mod:`vipredict.io.readers.vep`), measured against the ClinGen rows.
+TRANSCRIPT_RULE = (
+    "one transcript: MANE Select, else VEP's canonical, else PICK, else the first listed; "
+    "of several dbNSFP values in that entry, the first listed"
+)
+
+#: What each score is in the training data (dbNSFP-derived columns of the ClinGen 2019
+#: set), and so what a reader must give it; another quantity stays missing.
+TOOLS = {
+    "sift_score": "SIFT (dbNSFP SIFT_score; VEP's SIFT read as the same score)",
+    "polyphen2_score": "PolyPhen-2 HumVar (pph2_prob; VEP's PolyPhen default; never HDIV)",
+    "fathmm_score": "FATHMM (dbNSFP FATHMM_score)",
+    "vest4_score": "VEST4 (dbNSFP VEST4_score)",
+    "mutpred2_score": "MutPred2 (MutPred2.0_score; dbNSFP's MutPred_score is MutPred v1: refused)",
+    "ea_score": "Evolutionary Action 1.0, as a fraction (not in dbNSFP)",
+    "primateai_score": "PrimateAI (dbNSFP PrimateAI_score)",
+    "mpc_score": "MPC (dbNSFP MPC_score)",
+    "cadd_phred": "CADD v1.6 PHRED (GRCh37 scores in training; GRCh38 scores differ slightly)",
+}
+
+
 def _score(name: str, unit: str, description: str) -> FeatureSpec:
-    return FeatureSpec(name, "float64", unit, description, FAMILY, (name,))
+    return FeatureSpec(
+        name, "float64", unit, description, FAMILY, (name,), TOOLS[name], TRANSCRIPT_RULE
+    )
 
 
 _SCORE_SPECS = (
@@ -49,8 +73,9 @@ _SCORE_SPECS = (
     ),
     _score(
         "ea_score",
-        "score (0-1 in dbNSFP-derived sets; 0-100 in EA's own scale)",
-        "Evolutionary Action: predicted fitness effect; higher = more damaging.",
+        "score (0-1)",
+        "Evolutionary Action: predicted fitness effect as a fraction (EA's own 0-100 scale "
+        "divided by 100, as in the ClinGen sets); higher = more damaging.",
     ),
     _score(
         "primateai_score",

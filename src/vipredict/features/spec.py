@@ -32,6 +32,10 @@ class FeatureSpec:
 
     ``source_columns`` names the annotation (or frequency) columns the value is
     derived from, so provenance of a model feature can be traced back to a reader.
+    A per-tool score also says what it is: ``tool`` (with the version the
+    training data carried, where known) and ``transcript_rule`` (which
+    transcript's value it is), so a reader can map its columns to the same
+    quantity and leave a different one missing.
     """
 
     name: str
@@ -40,6 +44,8 @@ class FeatureSpec:
     description: str
     family: str
     source_columns: tuple[str, ...] = ()
+    tool: str = ""
+    transcript_rule: str = ""
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready form (tuples become lists) for parquet metadata."""
@@ -58,6 +64,8 @@ class FeatureSpec:
             description=str(record["description"]),
             family=str(record["family"]),
             source_columns=tuple(str(s) for s in sources) if isinstance(sources, list) else (),
+            tool=str(record.get("tool", "")),
+            transcript_rule=str(record.get("transcript_rule", "")),
         )
 
 

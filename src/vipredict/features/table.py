@@ -34,8 +34,9 @@ FEATURE_FAMILIES: dict[str, tuple[FeatureSpec, ...]] = {
     aachange.FAMILY: aachange.FEATURES,
     frequency.FAMILY: frequency.FEATURES,
 }
-#: Non-feature columns carried through so a row can be labelled, split and traced.
-CARRIED_COLUMNS = ("label", "dataset", "gene", *PROVENANCE_COLUMNS)
+#: Non-feature columns carried through so a row can be labelled, split and traced
+#: (``annotation_warnings``: what a reader found missing or mismatched, for the answer).
+CARRIED_COLUMNS = ("label", "dataset", "gene", *PROVENANCE_COLUMNS, "annotation_warnings")
 
 
 def feature_names(families: Iterable[str] | None = None) -> list[str]:

@@ -47,8 +47,10 @@ VIP_INFO_HEADERS = (
     '##INFO=<ID=VIP_EVIDENCE,Number=A,Type=String,Description="vipredict calibrated '
     'PP3/BP4 evidence code, or none">',
     '##INFO=<ID=VIP_ERR,Number=.,Type=String,Description="vipredict per-allele error '
-    "(malformed_record, unknown_contig, unknown_build, not_snv, multi_allelic, "
-    'ref_mismatch, no_features, insufficient_annotation), . when scored">',
+    "(malformed_record, unknown_contig, unknown_build, build_conflict, "
+    "position_out_of_range, not_snv, multi_allelic, csq_missing, csq_malformed, "
+    "missing_csq_fields, allele_not_in_csq, not_missense, ref_mismatch, no_features, "
+    'insufficient_annotation), . when scored">',
 )
 VIP_KEYS = frozenset(("VIP_SCORE", "VIP_POST", "VIP_EVIDENCE", "VIP_ERR"))
 #: VIP_SCORE, VIP_POST and VIP_EVIDENCE: the results without the error field.

@@ -19,7 +19,16 @@ Built for exome- and genome-sized VCFs against a dbNSFP-sized store on one machi
 
 Every record is written, in input order. A record the store does not hold keeps
 its line and gets ``VIP_ERR=no_features``; a REF that disagrees with the store
-gets ``ref_mismatch``.
+gets ``ref_mismatch``; a position past its chromosome's end
+``position_out_of_range``; every keyed allele of a file whose header contradicts
+itself or ``--build`` gets ``build_conflict`` (:func:`vipredict.io.inputs.choose_build`).
+
+A VEP VCF (its header declares ``CSQ``) is not looked up in the store when scoring:
+each block goes through :func:`vipredict.io.inputs.read_csq_lines` and
+:meth:`~vipredict.model.scorer.Scorer.score`, the reader and scorer of ``vipredict
+predict``, so both give the same answer per allele; the features written are
+those built from the file's own annotations. (Without a scorer, ``--no-score``
+writes the store's features, as for any VCF.)
 """
 
 from __future__ import annotations
@@ -32,10 +41,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from vipredict.io.inputs import DEFAULT_BUILD, build_from_header, vcf_records
+from vipredict.io.inputs import BuildChoice, choose_build, read_csq_lines, vcf_records
+from vipredict.io.readers.csq import CsqFormat, csq_format
 from vipredict.io.vcf import (
     BLOCK_BYTES,
     FIELD_COUNT,
@@ -51,7 +62,7 @@ from vipredict.io.vcf import (
 )
 from vipredict.progress import byte_progress
 from vipredict.store.partitioned import INFO_COLUMN, QUERY_SCHEMA, Store
-from vipredict.variants import VariantError, normalise_chrom
+from vipredict.variants import VariantError, contig_lengths, normalise_build, normalise_chrom
 
 if TYPE_CHECKING:  # MLflow and the models load only when scoring is asked for
     from vipredict.model.scorer import Scorer
@@ -63,7 +74,8 @@ Column = pa.Array | np.ndarray | Sequence[object]
 
 @dataclass
 class AnnotationReport:
-    """Counts of one run: records and alleles written, found in the store, errors by code."""
+    """Counts of one run: records and alleles written, found in the store (a VEP VCF:
+    annotated from its own CSQ), errors by code."""
 
     records: int = 0
     alleles: int = 0
@@ -111,6 +123,15 @@ def _canonical_contigs(chrom: pa.Array) -> pa.Array:
     return pc.take(pa.array(names, pa.string()), encoded.indices)
 
 
+def _contig_limits(contig: pa.Array, lengths: dict[str, int]) -> np.ndarray:
+    """Length of each line's canonical contig in the build (0 where it has none)."""
+    encoded = pc.dictionary_encode(contig)
+    names = encoded.dictionary.to_pylist()
+    limits = np.array([lengths.get(name, 0) for name in names] + [0], dtype=np.int64)
+    indices = pc.fill_null(encoded.indices, len(names)).to_numpy(zero_copy_only=False)
+    return limits[indices]
+
+
 def _locus_table(build: str, chrom: Column, pos: Column, ref: Column, alt: Column) -> pa.Table:
     """Query rows (``QUERY_SCHEMA`` without ``row``) for one build."""
     n = len(pos)
@@ -150,13 +171,20 @@ class BlockAnnotator:
         store: Store,
         scorer: Scorer | None,
         columns: Sequence[str],
-        build: str,
+        build: str | BuildChoice,
         slice_records: int = 32_768,
+        csq: CsqFormat | None = None,
     ) -> None:
         self.store = store
         self.scorer = scorer
         self.writer = InfoWriter(columns, scored=scorer is not None)
-        self.build = build
+        self.choice = (
+            build if isinstance(build, BuildChoice) else BuildChoice(normalise_build(build))
+        )
+        self.build = self.choice.build
+        self.lengths = contig_lengths(self.build)
+        #: A VEP VCF's CSQ fields: scored from its own annotations (only with a scorer).
+        self.csq = csq if scorer is not None else None
         self.slice_records = slice_records
         model_columns = list(scorer.evidence_model.feature_names) if scorer else []
         #: The store's pre-rendered INFO text is used when it renders exactly these columns.
@@ -179,7 +207,7 @@ class BlockAnnotator:
         )
         fast_np = fast.to_numpy(zero_copy_only=False)
         position = pc.cast(pc.if_else(fast, pos, "0"), pa.int64()).to_numpy()
-        fast_np &= position >= 1
+        fast_np &= (position >= 1) & (position <= _contig_limits(contig, self.lengths))
         index = np.flatnonzero(fast_np)
         picked = pa.array(index)
         loci = _locus_table(
@@ -192,7 +220,11 @@ class BlockAnnotator:
         counts = np.ones(len(lines), dtype=np.int64)
         parts = [(index, np.zeros(len(index), np.int64), loci, np.full(len(index), "", object))]
         parts.append(self._slow(lines, np.flatnonzero(~fast_np), counts))
-        return _Alleles.combine(parts), counts
+        alleles = _Alleles.combine(parts)
+        if self.choice.conflict:  # nothing is keyed on a build the header contradicts
+            under = (alleles.error == "") | (alleles.error == "position_out_of_range")
+            alleles.error[under] = "build_conflict"
+        return alleles, counts
 
     def _slow(
         self, lines: pa.Array, index: np.ndarray, counts: np.ndarray
@@ -259,15 +291,63 @@ class BlockAnnotator:
             results.error[hit] = scored["error"].astype(str).to_numpy()[order]
         return results
 
+    # ---- a VEP VCF: its own annotations, through predict's reader and scorer
+
+    def _from_csq(self, lines: pa.Array) -> tuple[_Alleles, np.ndarray, _Lookup]:
+        """Alleles, per-line ALT counts and results of a block of a VEP VCF.
+
+        :meth:`Scorer.score` of :func:`read_csq_lines`'s inputs: the very answers of
+        ``vipredict predict`` on the same records.
+        """
+        assert self.scorer is not None and self.csq is not None
+        texts = lines.to_pylist()
+        inputs, line_of = read_csq_lines(texts, self.csq, self.choice)
+        scored = self.scorer.score(inputs)
+        record = np.asarray(line_of, dtype=np.int64)
+        per_line = np.bincount(record, minlength=len(texts))
+        counts = np.where(per_line > 0, per_line, -1)
+        short = pc.less(pc.count_substring(lines, "\t"), 4).to_numpy(zero_copy_only=False)
+        counts[short & (per_line > 0)] = 0  # no ALT column: VIP_ERR alone, as in the store path
+        results = scored.results
+        errors = results["error"].fillna("").astype(str).to_numpy(dtype=object)
+        answers = AlleleResults(
+            results["score"].to_numpy(dtype=float),
+            results["posterior"].to_numpy(dtype=float),
+            results["evidence"].fillna("").astype(str).to_numpy(dtype=object),
+            errors,
+        )
+        found, matched = self._own_features(scored.features, [r.key for r in inputs.records])
+        empty = _locus_table(self.build, [], [], [], [])
+        return _Alleles(record, empty, errors), counts, _Lookup(found, matched, answers)
+
+    def _own_features(
+        self, features: pd.DataFrame, keys: Sequence[str | None]
+    ) -> tuple[pa.Table, np.ndarray]:
+        """The written feature columns of the rows scored, and each record's row (-1: none)."""
+        present = [c for c in self.writer.columns if c in features.columns]
+        table = pa.table(
+            {
+                c: pa.array(pd.to_numeric(features[c], errors="coerce"), pa.float64())
+                for c in present
+            }
+        )
+        where: dict[str, int] = {}
+        if len(features):
+            for row, key in enumerate(features["variant"].astype(str)):
+                where.setdefault(key, row)
+        matched = np.array([where.get(k, -1) if k else -1 for k in keys], dtype=np.int64)
+        return table, matched
+
     # ---- text
 
     def _feature_texts(self, lookup: _Lookup, lo: int, hi: int) -> pa.Array:
         """Feature INFO text of each allele of ``[lo, hi)`` (null: not in the store)."""
         matched = lookup.matched[lo:hi]
         rows = pa.array(matched, mask=matched < 0)
-        if self.rendered:
+        if self.rendered and INFO_COLUMN in lookup.found.column_names:
             return pc.take(lookup.found[INFO_COLUMN].chunk(0), rows)
-        return render_info({c: lookup.found[c] for c in self.writer.columns}, rows)
+        shown = {c: lookup.found[c] for c in self.writer.columns if c in lookup.found.column_names}
+        return render_info(shown, rows) if shown else pa.nulls(len(matched), pa.string())
 
     def __call__(self, lines: pa.Array) -> Iterator[pa.Array]:
         """Annotated lines of one block, each ending in a newline, in input order (in slices)."""
@@ -280,8 +360,11 @@ class BlockAnnotator:
             mask[short] = True
             padded = pc.replace_with_mask(lines, pa.array(mask), fixes)
         fields = split_fields(padded)
-        alleles, counts = self._alleles(lines, fields)
-        lookup = self._lookup(alleles)
+        if self.csq is not None:
+            alleles, counts, lookup = self._from_csq(lines)
+        else:
+            alleles, counts = self._alleles(lines, fields)
+            lookup = self._lookup(alleles)
         self._count(counts, lookup)
         results = lookup.results
         for a in range(0, len(lines), self.slice_records):
@@ -325,7 +408,11 @@ def default_columns(scorer: Scorer | None, store: Store) -> list[str]:
 
 
 def _annotator(
-    store: Store, scorer: Scorer | None, columns: Sequence[str] | None, build: str
+    store: Store,
+    scorer: Scorer | None,
+    columns: Sequence[str] | None,
+    build: BuildChoice,
+    csq: CsqFormat | None = None,
 ) -> BlockAnnotator:
     """A checked annotator: the store holds the model's features and every asked column."""
     if scorer is not None:
@@ -336,7 +423,7 @@ def _annotator(
     unknown = [c for c in chosen if c not in store.info_headers]
     if unknown:
         raise KeyError(f"not features of the store: {', '.join(unknown)}")
-    return BlockAnnotator(store, scorer, chosen, build)
+    return BlockAnnotator(store, scorer, chosen, build, csq=csq)
 
 
 def annotate_vcf(
@@ -345,18 +432,19 @@ def annotate_vcf(
     store: Store,
     scorer: Scorer | None = None,
     columns: Sequence[str] | None = None,
-    build: str = DEFAULT_BUILD,
+    build: str | None = None,
     block_bytes: int = BLOCK_BYTES,
     show_progress: bool = True,
 ) -> AnnotationReport:
-    """Write ``input_path`` to ``output`` with store features and, given a scorer, evidence.
+    """Write ``input_path`` to ``output`` with features and, given a scorer, evidence.
 
-    ``columns`` are store features (default: the evidence model's). The output is
+    ``columns`` are store features (default: the evidence model's). ``build``
+    None: the header's, else GRCh37; given: the header must agree. The output is
     written beside ``output`` and renamed into place when complete.
     """
     header, longest = read_header(input_path)
-    file_build = build_from_header([h for h in header if h.startswith("##")], build)
-    annotator = _annotator(store, scorer, columns, file_build)
+    choice = choose_build(header, build)
+    annotator = _annotator(store, scorer, columns, choice, csq_format(header))
     partial = output.with_name(f".partial-{os.getpid()}-{output.name}")  # same suffix
     output.parent.mkdir(parents=True, exist_ok=True)
     head = ("\n".join(annotator.writer.header(header, store.info_headers)) + "\n").encode()
@@ -377,12 +465,11 @@ def annotate_vcf(
     return annotator.report
 
 
-def annotate_text(
-    text: str, store: Store, scorer: Scorer | None, build: str = DEFAULT_BUILD
-) -> str:
+def annotate_text(text: str, store: Store, scorer: Scorer | None, build: str | None = None) -> str:
     """A whole VCF held in memory (an upload), annotated like :func:`annotate_vcf` does a file.
 
-    Results only (no feature columns), as ``POST /predict/vcf`` answers. Lines are
+    Results only (no feature columns), as ``POST /predict/vcf`` answers; a VEP VCF
+    from its CSQ annotations. ``build`` as for :func:`annotate_vcf`. Lines are
     split on ``\\n`` only, as every upload parser does.
     """
     lines = text.split("\n")
@@ -393,8 +480,8 @@ def annotate_text(
         if not line.startswith("#"):
             break
         header.append(line.rstrip("\r"))
-    file_build = build_from_header([h for h in header if h.startswith("##")], build)
-    annotator = _annotator(store, scorer, [], file_build)
+    choice = choose_build(header, build)
+    annotator = _annotator(store, scorer, [], choice, csq_format(header))
     body = pa.array([line.rstrip("\r") for line in lines[len(header) :]], pa.string())
     parts = ["\n".join(annotator.writer.header(header, {})) + "\n"]
     if len(body):

@@ -1,8 +1,10 @@
 """``vipredict predict``: a file of variants in, one result row per variant out (TSV).
 
-VCF and TSV inputs are looked up in the feature store; VEP and dbNSFP inputs are
-scored from their own annotations (:func:`vipredict.io.inputs.read_inputs`). A
-bad record is a row with a named error, never a stopped file. The columns are
+VCF and TSV inputs are looked up in the feature store; VEP VCFs (``CSQ``), VEP tab
+and dbNSFP inputs are scored from their own annotations
+(:func:`vipredict.io.inputs.read_inputs`). A bad record is a row with a named
+error, never a stopped file. The build is the VCF header's unless ``build`` is
+given, and a header that disagrees with it answers ``build_conflict``. The columns are
 :data:`vipredict.model.scorer.RESULT_COLUMNS`, the same as the service's TSV.
 """
 
@@ -12,15 +14,22 @@ from pathlib import Path
 
 import pandas as pd
 
-from vipredict.io.inputs import DEFAULT_BUILD, read_inputs
+from vipredict.io.inputs import read_inputs, with_sites_frequencies
 from vipredict.model.scorer import RESULT_COLUMNS, Scorer
 
 
 def predict_file(
-    scorer: Scorer, path: Path, fmt: str | None = None, build: str = DEFAULT_BUILD
+    scorer: Scorer,
+    path: Path,
+    fmt: str | None = None,
+    build: str | None = None,
+    frequencies: Path | None = None,
 ) -> pd.DataFrame:
-    """Results of every variant of ``path`` (format detected when ``fmt`` is None)."""
-    return scorer.score_inputs(read_inputs(path, fmt, build))
+    """Results of every variant of ``path`` (format detected when ``fmt`` is None; build
+    from a VCF's header when ``build`` is None, else GRCh37); ``frequencies``: a
+    gnomAD/ExAC sites VCF whose per-group counts feed BA1/BS1/PM2."""
+    inputs = with_sites_frequencies(read_inputs(path, fmt, build), frequencies)
+    return scorer.score_inputs(inputs)
 
 
 def results_tsv(results: pd.DataFrame) -> str:

@@ -11,11 +11,12 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import mlflow
+import numpy as np
 import pandas as pd
 
 from vipredict import __version__
-from vipredict.config import Settings, get_settings
-from vipredict.features.sets import load_feature_set
+from vipredict.config import ModelRole, Settings, get_settings
+from vipredict.features.sets import assign_profiles, feature_set_for, load_feature_set
 from vipredict.model.plots import calibration_figure, importance_figure, save_figure
 from vipredict.model.registry import (
     CALIBRATION_ARTIFACT,
@@ -23,13 +24,15 @@ from vipredict.model.registry import (
     FEATURES_ARTIFACT,
     MODEL_ARTIFACT,
     PIP_REQUIREMENTS,
+    PROFILES_ARTIFACT,
     SKOPS_TRUSTED_TYPES,
     git_commit,
     log_dataframe,
+    profile_artifact,
+    profiles_payload,
     register_champion,
     setup_mlflow,
 )
-from vipredict.model.scorer import has_enough_annotation
 from vipredict.model.training import (
     Fitter,
     TrainedModel,
@@ -47,13 +50,65 @@ def _flatten(prefix: str, values: dict) -> dict:
     return {f"{prefix}{k}": v for k, v in values.items()}
 
 
+def model_features(trained: TrainedModel) -> list[str]:
+    """Every feature the registered model reads: of all its profiles, in feature-set order."""
+    names = trained.feature_set.feature_names
+    if not trained.profiles:
+        return names
+    used = {name for profile in trained.profiles for name in profile.feature_names}
+    return [name for name in names if name in used]
+
+
+def log_profiles(trained: TrainedModel, train: pd.DataFrame) -> None:
+    """Each profile's text model, calibration, features and sizes (artifacts and metrics)."""
+    used = trained.rows_used if trained.rows_used is not None else np.ones(len(train), bool)
+    rows = train[used]
+    labels = rows["label"].to_numpy(dtype=int)
+    entries = []
+    for profile in trained.profiles:
+        name = profile.profile.name
+        mlflow.log_text(profile.model.booster_.model_to_string(), profile_artifact(name))
+        entries.append(
+            {
+                "name": name,
+                "description": profile.profile.description,
+                "sources": list(profile.profile.sources),
+                "feature_names": profile.feature_names,
+                "calibration": profile.calibration.to_dict(),
+                "uncapped_thresholds": profile.uncapped_thresholds,
+                "n_train": len(rows),
+                "n_train_pathogenic": int(labels.sum()),
+                "n_carrying_every_source": int(profile.carried.sum()),
+                "oof_auroc_gene_grouped": profile.oof_auroc,
+            }
+        )
+        mlflow.log_metrics(
+            {
+                f"profile_{name}_n_carrying": int(profile.carried.sum()),
+                f"profile_{name}_oof_auroc": profile.oof_auroc,
+            }
+        )
+        log_dataframe(
+            pd.DataFrame(
+                {
+                    "variant": rows["variant"].to_numpy(),
+                    "label": labels,
+                    "carried_every_source": profile.carried,
+                    "oof_score": profile.oof_scores,
+                }
+            ),
+            f"profiles/{name}_oof_scores.tsv",
+        )
+    mlflow.log_dict(profiles_payload(entries), PROFILES_ARTIFACT)
+
+
 def log_trained_model(
     trained: TrainedModel, train: pd.DataFrame, config: TrainingConfig, settings: Settings
 ) -> tuple[str, str]:
     """One MLflow run per registered model; returns (run id, registered version)."""
     client = setup_mlflow(settings)
     feature_set = trained.feature_set
-    names = feature_set.feature_names
+    names = model_features(trained)
     with mlflow.start_run(run_name=f"train-{feature_set.name}") as run:
         mlflow.set_tags(
             {
@@ -107,6 +162,8 @@ def log_trained_model(
         )
         log_dataframe(curve, "calibration/posterior_curve.tsv")
         log_dataframe(trained.feature_importance, "importance/feature_importance.tsv")
+        if trained.profiles:
+            log_profiles(trained, train)
         log_dataframe(
             pd.DataFrame(
                 {
@@ -124,7 +181,8 @@ def log_trained_model(
         save_figure(importance, settings.reports_dir / f"importance_{feature_set.name}.png")
         save_figure(calibration_figure(trained.calibration), plot)
         mlflow.log_artifact(str(plot), "calibration")
-        example = train[names].head(5).astype("float64")
+        first = trained.profiles[0].feature_names if trained.profiles else names
+        example = train[first].head(5).astype("float64")
         mlflow.lightgbm.log_model(
             trained.model,
             name=MODEL_ARTIFACT,
@@ -161,7 +219,7 @@ def run_training(
     assert_no_leakage(train, test)
     progress(
         f"training on {len(train):,} variants of ClinGen {config.train_dataset} "
-        f"({int(train['label'].sum()):,} P/LP); hold-out {config.test_dataset} untouched"
+        f"({int(train['label'].sum()):,} P/LP); ClinGen {config.test_dataset} kept for validation"
     )
     unlabelled = unlabelled_rows(config, store, curated=pd.concat([train, test]))
     outcome = TrainingOutcome({}, {}, {}, {})
@@ -184,8 +242,9 @@ def unlabelled_rows(
     """The configured unlabelled set: unlabelled, uncurated, annotated enough to be scored.
 
     A ClinGen variant (training or hold-out) is never part of it, so neither
-    set's labels reach the calibration through the back door, and rows with too
-    few per-tool scores are left out because they would never receive evidence.
+    set's labels reach the calibration through the back door, and rows that carry
+    no annotation profile in full are left out because they would never receive
+    evidence.
     """
     name = config.unlabelled_dataset
     if not name:
@@ -199,7 +258,7 @@ def unlabelled_rows(
     keep = (
         rows["label"].isna().to_numpy()
         & ~rows["variant"].isin(curated["variant"]).to_numpy()
-        & has_enough_annotation(rows)
+        & (assign_profiles(feature_set_for(ModelRole.EVIDENCE).profiles, rows) != "")
     )
     if not keep.any():
         raise ValueError(

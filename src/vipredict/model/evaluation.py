@@ -19,7 +19,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from vipredict.acmg import CLINGEN_LR, EVIDENCE_CODES, POINTS, assign_evidence
 from vipredict.io.readers.clingen import read_clingen_set
 from vipredict.model.registry import LoadedModel
-from vipredict.model.scorer import has_enough_annotation
+from vipredict.model.scorer import profile_evidence
 from vipredict.model.training import mask_sources
 from vipredict.schema import COMPARATOR_SCORES, FUNCTIONAL_SCORES
 from vipredict.store.partitioned import Store, labelled_rows
@@ -40,8 +40,8 @@ def thresholds_of(entry: dict) -> dict[str, float | None]:
 def _at_least(codes: np.ndarray, level: str) -> np.ndarray:
     """Whether each code is ``level`` or a stronger level of the same criterion."""
     criterion, need = level.split("_")[0], abs(POINTS[level])
-    points = np.array([POINTS.get(code, 0) for code in codes])
-    same_side = np.array([str(code).startswith(criterion) for code in codes])
+    points = np.array([POINTS.get(code, 0) for code in codes], dtype=int)
+    same_side = np.array([str(code).startswith(criterion) for code in codes], dtype=bool)
     return same_side & (np.abs(points) >= need)
 
 
@@ -66,6 +66,79 @@ def coverage_and_lr(
         coverage[level] = float(share_right)
         likelihood[level] = float(share_right / share_wrong) if share_wrong > 0 else math.inf
     return coverage, likelihood
+
+
+def band_coverage_and_lr(codes: np.ndarray, labels: np.ndarray) -> dict[str, dict]:
+    """Per evidence band (exactly that code, not "or stronger"): shares, LR and whether it holds.
+
+    The band [PP3_Supporting, PP3_Moderate) must reach PP3_Supporting's LR on its
+    own; counting "or stronger" would let the Strong band carry it. ``share`` is
+    the share of the band's own class (P/LP for PP3, B/LB for BP4) that got it;
+    ``lr`` its share over the other class's share (``inf`` when the other class
+    has none; BP4 mirrored so both compare with the same LR+ ladder).
+    """
+    pathogenic, benign = labels == 1, labels == 0
+    table: dict[str, dict] = {}
+    for code in EVIDENCE_CODES:
+        hit = np.asarray(codes) == code
+        if not hit.any():
+            continue
+        right, wrong = (pathogenic, benign) if code.startswith("PP3") else (benign, pathogenic)
+        share_right = float(hit[right].mean()) if right.any() else 0.0
+        share_wrong = float(hit[wrong].mean()) if wrong.any() else 0.0
+        lr = share_right / share_wrong if share_wrong > 0 else math.inf
+        needed = CLINGEN_LR[code.split("_")[1]]
+        table[code] = {
+            "n": int(hit.sum()),
+            "n_right": int(hit[right].sum()),
+            "n_wrong": int(hit[wrong].sum()),
+            "share": share_right,
+            "lr": lr,
+            "clingen_lr": needed,
+            "holds": bool(lr >= needed),
+        }
+    return table
+
+
+def evaluate_codes(
+    codes: np.ndarray,
+    ranking: np.ndarray,
+    labels: np.ndarray,
+    gene_disjoint: np.ndarray,
+) -> dict:
+    """Discrimination of ``ranking`` and the evidence of ``codes``, cumulative and per band.
+
+    Rows whose ranking is NaN (no score) count against discrimination as the
+    least damaging, so a predictor cannot improve its AUROC by abstaining.
+    """
+    floor = np.nanmin(ranking) - 1.0 if np.isfinite(ranking).any() else 0.0
+    ranked = np.where(np.isnan(ranking), floor, ranking)
+    coverage, likelihood = coverage_and_lr(codes, labels)
+    return {
+        "auroc": float(roc_auc_score(labels, ranked)),
+        "auprc": float(average_precision_score(labels, ranked)),
+        "auroc_gene_disjoint": float(roc_auc_score(labels[gene_disjoint], ranked[gene_disjoint])),
+        "n_gene_disjoint": int(gene_disjoint.sum()),
+        "scored": float(np.mean(~np.isnan(ranking))),
+        "coverage": coverage,
+        "empirical_lr": likelihood,
+        "bands": band_coverage_and_lr(codes, labels),
+    }
+
+
+def evaluate_evidence(
+    evidence: pd.DataFrame, labels: np.ndarray, gene_disjoint: np.ndarray
+) -> dict:
+    """Metrics of a profiled model's answers (``evidence``, ``posterior``, ``profile``
+    columns, as the scorer gives them), with how many rows each profile scored."""
+    metrics = evaluate_codes(
+        evidence["evidence"].to_numpy(dtype=object),
+        evidence["posterior"].to_numpy(dtype=float),
+        labels,
+        gene_disjoint,
+    )
+    metrics["profiles"] = evidence["profile"].replace("", "none").value_counts().to_dict()
+    return metrics
 
 
 def evaluate_predictor(
@@ -130,29 +203,50 @@ def holdout_table(year: str, store: Store) -> pd.DataFrame:
 
 
 def evaluate_model(model: LoadedModel, rows: pd.DataFrame, gene_disjoint: np.ndarray) -> dict:
-    """A registered model's metrics, with evidence withheld where the scorer withholds it."""
-    metrics = evaluate_predictor(
-        model.predict(rows),
-        rows["label"].to_numpy(dtype=int),
-        model.calibration.thresholds,
-        gene_disjoint,
-        eligible=has_enough_annotation(rows),
-    )
+    """A registered model's metrics, evidence as the scorer gives it.
+
+    A profiled evidence model is ranked by its local posterior (each profile's
+    score on the one scale its calibration shares with the others) and gives
+    evidence only where a profile is carried in full; the priority model by its
+    score, with no evidence.
+    """
+    labels = rows["label"].to_numpy(dtype=int)
+    if model.profiles:
+        metrics = evaluate_evidence(profile_evidence(model, rows), labels, gene_disjoint)
+    else:
+        metrics = evaluate_predictor(
+            model.predict(rows), labels, model.calibration.thresholds, gene_disjoint
+        )
     metrics["calibration_holds"] = calibration_holds(metrics)
     return metrics
+
+
+def masking_scenarios(model: LoadedModel) -> dict[str, list[str]]:
+    """Sources to blank per scenario: each single source, and each profile's sources alone.
+
+    "only_<profile>" blanks every per-tool source the profile does not name: a
+    variant annotated exactly as that profile (a standard VEP + dbNSFP run...).
+    """
+    if not model.profiles:
+        sources = [c for c in FUNCTIONAL_SCORES if c in model.feature_names]
+        return {f"without_{c}": [c] for c in sources} | {"core_only": sources}
+    every = list(dict.fromkeys(s for p in model.profiles for s in p.profile.sources))
+    single = {f"without_{c}": [c] for c in every}
+    alone = {
+        f"only_{p.name}": [c for c in every if c not in p.profile.sources] for p in model.profiles
+    }
+    return single | alone
 
 
 def masking_robustness(
     model: LoadedModel, holdout: pd.DataFrame, gene_disjoint: np.ndarray
 ) -> dict:
-    """Hold-out metrics of the evidence model with each non-core annotation source blanked.
+    """Hold-out metrics of the evidence model with annotation sources blanked.
 
-    Conservation and the amino-acid change are core (every pipeline has them);
-    each per-tool score is a source a user's annotation may lack.
+    Each single source a user's annotation may lack, and each profile's
+    annotation alone (:func:`masking_scenarios`).
     """
-    sources = [c for c in FUNCTIONAL_SCORES if c in model.feature_names]
-    scenarios = {f"without_{c}": [c] for c in sources} | {"core_only": sources}
     return {
         scenario: evaluate_model(model, mask_sources(holdout, columns), gene_disjoint)
-        for scenario, columns in scenarios.items()
+        for scenario, columns in masking_scenarios(model).items()
     }

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from vipredict.features.sets import assign_profiles
 from vipredict.model.registry import LoadedModel
 
 TOP_FEATURES = 5
@@ -26,16 +27,16 @@ def _finite(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def top_contributions(
-    model: LoadedModel, features: pd.DataFrame, k: int = TOP_FEATURES, num_threads: int = 0
+def _contributions(
+    booster: Any, names: list[str], frame: pd.DataFrame, k: int, num_threads: int
 ) -> list[list[dict[str, Any]]]:
-    """The ``k`` largest |contribution| per row: feature, its value and its contribution."""
-    frame = features[model.feature_names]
+    """The ``k`` largest |contribution| per row of ``frame`` for one LightGBM booster."""
+    data = frame[names]
     params = {"num_threads": num_threads} if num_threads > 0 else {}
-    contrib = np.asarray(model.model.booster_.predict(frame, pred_contrib=True, **params))[:, :-1]
+    contrib = np.asarray(booster.predict(data.astype("float64"), pred_contrib=True, **params))
+    contrib = contrib[:, :-1]
     order = np.argsort(-np.abs(contrib), axis=1, kind="stable")[:, :k]
-    values = frame.to_numpy(dtype=float)
-    names = model.feature_names
+    values = data.to_numpy(dtype=float)
     return [
         [
             {
@@ -45,5 +46,28 @@ def top_contributions(
             }
             for j in order[i]
         ]
-        for i in range(len(frame))
+        for i in range(len(data))
     ]
+
+
+def top_contributions(
+    model: LoadedModel, features: pd.DataFrame, k: int = TOP_FEATURES, num_threads: int = 0
+) -> list[list[dict[str, Any]]]:
+    """The ``k`` largest |contribution| per row: feature, its value and its contribution.
+
+    A profiled evidence model explains each row with the model of the profile
+    that scored it (none: an empty list).
+    """
+    if not model.profiles:
+        return _contributions(model.model.booster_, model.feature_names, features, k, num_threads)
+    routes = assign_profiles(tuple(p.profile for p in model.profiles), features)
+    out: list[list[dict[str, Any]]] = [[] for _ in range(len(features))]
+    for profile in model.profiles:
+        rows = np.flatnonzero(routes == profile.name)
+        if len(rows):
+            explained = _contributions(
+                profile.booster, profile.feature_names, features.iloc[rows], k, num_threads
+            )
+            for row, top in zip(rows, explained, strict=True):
+                out[row] = top
+    return out

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import lightgbm
 import mlflow
 import numpy as np
 import pandas as pd
@@ -22,7 +23,7 @@ from mlflow.tracking import MlflowClient
 
 from vipredict.acmg import EVIDENCE_CODES
 from vipredict.config import ModelRole, Settings, configure_runtime_env, get_settings
-from vipredict.features.sets import feature_set_for
+from vipredict.features.sets import Profile, feature_set_for
 from vipredict.model.calibration import CalibrationResult
 
 EXPERIMENT = "vipredict"
@@ -31,6 +32,9 @@ MODEL_ARTIFACT = "model"
 FEATURES_ARTIFACT = "feature_names.json"
 CALIBRATION_ARTIFACT = "calibration/calibration.json"
 CONFIG_ARTIFACT = "config/training_config.json"
+#: Annotation profiles of an evidence model: their sources, features and calibration,
+#: and one LightGBM text model file each (text: loading it runs no code).
+PROFILES_ARTIFACT = "profiles/profiles.json"
 #: The hold-out evaluation run and its report (``vipredict evaluate``; quoted by the model card).
 EVALUATION_RUN = "evaluate-holdout"
 EVALUATION_ARTIFACT = "evaluation/holdout.json"
@@ -108,9 +112,62 @@ def register_champion(client: MlflowClient, run_id: str, name: str) -> str:
     return str(version.version)
 
 
+@dataclass(frozen=True)
+class ProfileModel:
+    """One annotation profile of an evidence model: its model, features and calibration."""
+
+    profile: Profile
+    feature_names: list[str]
+    booster: lightgbm.Booster
+    calibration: CalibrationResult
+
+    @property
+    def name(self) -> str:
+        return self.profile.name
+
+    def predict(self, features: pd.DataFrame) -> np.ndarray:
+        return np.asarray(self.booster.predict(features[self.feature_names].astype("float64")))
+
+
+def profile_artifact(name: str) -> str:
+    """Run artifact path of a profile's LightGBM text model."""
+    return f"profiles/{name}.txt"
+
+
+def profiles_payload(profiles: list[dict[str, Any]]) -> dict[str, Any]:
+    """The JSON logged at :data:`PROFILES_ARTIFACT` (one entry per profile, in routing order)."""
+    return {"profiles": profiles}
+
+
+def _load_profiles(run_id: str) -> tuple[ProfileModel, ...]:
+    """A run's annotation profiles, or none for a model trained without them."""
+    try:
+        payload = mlflow.artifacts.load_dict(f"runs:/{run_id}/{PROFILES_ARTIFACT}")
+    except Exception:  # MLflow raises several types for a missing artifact
+        return ()
+    loaded = []
+    for entry in payload["profiles"]:
+        text = mlflow.artifacts.load_text(f"runs:/{run_id}/{profile_artifact(entry['name'])}")
+        profile = Profile(entry["name"], entry.get("description", ""), tuple(entry["sources"]))
+        loaded.append(
+            ProfileModel(
+                profile=profile,
+                feature_names=list(entry["feature_names"]),
+                booster=lightgbm.Booster(model_str=text),
+                calibration=CalibrationResult.from_dict(entry["calibration"]),
+            )
+        )
+    return tuple(loaded)
+
+
 @dataclass
 class LoadedModel:
-    """A registered model ready to score: estimator, expected features, calibration."""
+    """A registered model ready to score: estimator, expected features, calibration.
+
+    An evidence model trained with annotation profiles carries them in
+    ``profiles`` (routing order); its own ``model`` and ``calibration`` are the
+    first profile's.
+    """
 
     name: str
     version: str
@@ -121,8 +178,15 @@ class LoadedModel:
     emits_evidence: bool
     run_metrics: dict[str, float]
     run_params: dict[str, str]
+    profiles: tuple[ProfileModel, ...] = ()
 
     def predict(self, features: pd.DataFrame) -> np.ndarray:
+        """Scores of a single model; a profiled model's scores need its routing."""
+        if self.profiles:
+            raise TypeError(
+                f"{self.name} scores by annotation profile: use "
+                "vipredict.model.scorer.profile_evidence (or a Scorer)"
+            )
         return self.model.predict_proba(features[self.feature_names])[:, 1]
 
 
@@ -156,6 +220,7 @@ def load_champion(name: str, settings: Settings | None = None) -> LoadedModel:
         emits_evidence=bool(features.get("emits_evidence", False)),
         run_metrics=dict(run.data.metrics),
         run_params=dict(run.data.params),
+        profiles=_load_profiles(run_id),
     )
 
 
@@ -173,6 +238,13 @@ def load_role(role: ModelRole, settings: Settings | None = None) -> LoadedModel:
             raise ModelNotReadyError(f"{model.name} v{model.version} has an empty feature schema")
         if not model.emits_evidence:
             raise ModelNotReadyError(f"{model.name} may not emit PP3/BP4 evidence")
+        if not model.profiles:
+            raise ModelNotReadyError(
+                f"{model.name} v{model.version} was trained without annotation profiles: "
+                "run `vipredict train`"
+            )
+        for profile in model.profiles:
+            require_thresholds(f"{model.name}/{profile.name}", profile.calibration.thresholds)
     return model
 
 

@@ -33,13 +33,15 @@ from vipredict.acmg import (
     next_levels,
 )
 from vipredict.config import DEFAULT_BS1_FAF, ModelRole, Settings, get_settings
-from vipredict.features.frequency import group_maxima
+from vipredict.features.frequency import frequency_summary, with_input_frequencies
+from vipredict.features.sets import assign_profiles
 from vipredict.features.table import build_feature_table
 from vipredict.io.inputs import InputRecord, Inputs
-from vipredict.model.calibration import local_posterior
+from vipredict.model.calibration import CalibrationResult, local_posterior
 from vipredict.model.registry import (
     LoadedModel,
     ModelNotReadyError,
+    ProfileModel,
     champion_version,
     load_role,
     registered_name,
@@ -69,17 +71,31 @@ RESULT_FIELDS: tuple[ResultField, ...] = (
     ResultField("posterior", "float64", "local posterior probability at ClinGen's prior 0.0441"),
     ResultField("likelihood_ratio", "float64", "likelihood ratio of that posterior"),
     ResultField("evidence", "string", "calibrated PP3/BP4 code, or none"),
+    ResultField(
+        "profile", "string", "annotation profile whose model and calibration scored the variant"
+    ),
     ResultField("points", "int64", "Tavtigian points of the evidence"),
     ResultField("next_level", "string", "next stronger code the score is heading to"),
     ResultField("next_level_distance", "float64", "score distance to that code"),
     ResultField("BA1", "string", "met, not_met or unknown (group-max FAF95 > 5%)"),
     ResultField("BS1", "string", "met, not_met or unknown (group-max FAF95 > BS1 threshold)"),
     ResultField("PM2_Supporting", "string", "met, not_met or unknown (AF < 0.0001 everywhere)"),
+    ResultField(
+        "frequency_source",
+        "string",
+        "datasets behind BA1/BS1/PM2 ('(input)': the user's own; 'priority model: gnomad_* "
+        "from X': input frequencies lent to vipredict-af)",
+    ),
     ResultField("priority_score", "float64", "priority model score (orders work; not evidence)"),
     ResultField("priority_model", "string", "priority model name/version"),
     ResultField("model", "string", "evidence model name"),
     ResultField("model_version", "string", "evidence model registered version"),
     ResultField("run_id", "string", "MLflow run of the evidence model"),
+    ResultField(
+        "annotation_warnings",
+        "string",
+        "annotations missing or mismatched for this variant ('; '-separated), empty if none",
+    ),
     ResultField("error", "string", "named per-variant error, empty when scored"),
     ResultField("error_detail", "string", "what the error means for this variant"),
 )
@@ -89,20 +105,109 @@ _TEXT_RESULTS = tuple(f.name for f in RESULT_FIELDS if f.dtype == "string")
 
 #: Inputs the model cannot judge: no conservation and no functional score at all.
 _EVIDENCE_INPUTS = (*CONSERVATION_SCORES, *FUNCTIONAL_SCORES)
-#: Fewest per-tool scores for PP3/BP4: with conservation and the amino-acid change
-#: alone BP4 failed its LR on the 2020 hold-out, one missing tool at a time did not.
-MIN_FUNCTIONAL_SOURCES = 4
 ERROR_DETAILS = {
     "no_features": "no conservation or functional score to judge",
-    "insufficient_annotation": f"fewer than {MIN_FUNCTIONAL_SOURCES} per-tool scores: "
-    "scored, but no evidence",
+    "insufficient_annotation": "carries no annotation profile in full: no calibrated model "
+    "for its annotations, so no evidence",
 }
+#: Warnings column an annotated input carries (readers write it; the answer repeats it).
+WARNINGS_COLUMN = "annotation_warnings"
 
 
-def has_enough_annotation(features: pd.DataFrame) -> np.ndarray:
-    """Whether each row carries enough per-tool scores for its evidence to be calibrated."""
-    present = features[[c for c in FUNCTIONAL_SCORES if c in features.columns]].notna().sum(axis=1)
-    return (present >= MIN_FUNCTIONAL_SOURCES).to_numpy()
+def profile_models(model: LoadedModel) -> tuple[ProfileModel, ...]:
+    """The evidence model's annotation profiles, in routing order."""
+    return model.profiles
+
+
+def route(model: LoadedModel, features: pd.DataFrame) -> np.ndarray:
+    """The profile that scores each row ("" where the row carries no profile in full)."""
+    return assign_profiles(tuple(p.profile for p in model.profiles), features)
+
+
+def has_enough_annotation(model: LoadedModel, features: pd.DataFrame) -> np.ndarray:
+    """Whether each row carries some annotation profile in full, so it can get evidence."""
+    return route(model, features) != ""
+
+
+def profile_evidence(model: LoadedModel, features: pd.DataFrame) -> pd.DataFrame:
+    """Score, posterior, LR, code and points of each row from the profile that scores it.
+
+    Index kept. A row that carries no profile gets NaN and no evidence: no model
+    was calibrated for its annotations.
+    """
+    routes = route(model, features)
+    out = pd.DataFrame(
+        {
+            "score": np.nan,
+            "posterior": np.nan,
+            "likelihood_ratio": np.nan,
+            "evidence": NO_EVIDENCE,
+            "points": 0,
+            "profile": routes.astype(str),
+        },
+        index=features.index,
+    )
+    for profile in model.profiles:
+        rows = routes == profile.name
+        if rows.any():
+            scores = profile.predict(features.loc[rows])
+            out.loc[rows, ["score", "posterior", "likelihood_ratio", "evidence", "points"]] = (
+                evidence_of(scores, profile.calibration).to_numpy(dtype=object)
+            )
+    for column in ("score", "posterior", "likelihood_ratio"):
+        out[column] = out[column].astype("float64")
+    out["points"] = out["points"].astype("int64")
+    return out
+
+
+def evidence_of(scores: np.ndarray, calibration: CalibrationResult) -> pd.DataFrame:
+    """Posterior, LR and calibrated code of scores under one calibration."""
+    posterior = local_posterior(scores, calibration)
+    codes = assign_evidence(scores, calibration.thresholds)
+    return pd.DataFrame(
+        {
+            "score": scores,
+            "posterior": posterior,
+            "likelihood_ratio": likelihood_ratio_from_posterior(posterior),
+            "evidence": codes,
+            "points": evidence_points(codes),
+        }
+    )
+
+
+def next_levels_by_profile(
+    model: LoadedModel, scores: np.ndarray, profiles: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Next stronger code and the score distance to it, under each row's own profile."""
+    codes = np.full(len(scores), None, dtype=object)
+    distances = np.full(len(scores), np.nan)
+    for profile in model.profiles:
+        rows = profiles == profile.name
+        if rows.any():
+            codes[rows], distances[rows] = next_levels(
+                scores[rows], profile.calibration.thresholds
+            )
+    return codes, distances
+
+
+def warnings_of(model: LoadedModel, features: pd.DataFrame, profiles: np.ndarray) -> list[str]:
+    """Each row's reader warnings plus the sources of the richest profile it lacks."""
+    given = (
+        features[WARNINGS_COLUMN].fillna("").astype(str).tolist()
+        if WARNINGS_COLUMN in features.columns
+        else [""] * len(features)
+    )
+    richest = model.profiles[0].profile
+    present = features[list(richest.sources)].notna().to_numpy()
+    out = []
+    for i, text in enumerate(given):
+        lacking = [s for s, ok in zip(richest.sources, present[i], strict=True) if not ok]
+        items = [text] if text else []
+        if lacking:
+            scored_by = f"scored by profile {profiles[i]}" if profiles[i] else "no profile complete"
+            items.append(f"missing: {', '.join(lacking)} ({scored_by})")
+        out.append("; ".join(items))
+    return out
 
 
 def finalise(rows: pd.DataFrame) -> pd.DataFrame:
@@ -117,7 +222,7 @@ def finalise(rows: pd.DataFrame) -> pd.DataFrame:
     out["points"] = pd.to_numeric(out["points"], errors="coerce").fillna(0).astype("int64")
     for column in _FLOAT_RESULTS:
         out[column] = pd.to_numeric(out[column], errors="coerce").astype("float64")
-    for column in ("error", "error_detail"):
+    for column in ("error", "error_detail", "profile", WARNINGS_COLUMN, "frequency_source"):
         out[column] = out[column].fillna("")
     for column in _TEXT_RESULTS:
         out[column] = out[column].astype("string")
@@ -138,9 +243,27 @@ def failed_rows(records: Sequence[InputRecord]) -> pd.DataFrame:
     )
 
 
-def frequency_evidence(features: pd.DataFrame, bs1_faf: float) -> list[dict[str, dict[str, Any]]]:
-    """BA1/BS1/PM2_Supporting per row from the ancestry frequency features."""
-    return frequency_criteria(*group_maxima(features), bs1_faf=bs1_faf)
+def frequency_evidence(
+    features: pd.DataFrame, bs1_faf: float
+) -> list[dict[str, dict[str, Any]]]:
+    """BA1/BS1/PM2_Supporting per row from the ancestry frequencies, with their ``source``.
+
+    The store's gnomAD/ExAC columns, plus the input's own frequencies when
+    :meth:`Scorer.score` added them (:func:`vipredict.features.frequency.with_input_frequencies`).
+    """
+    s = frequency_summary(features)
+    return frequency_criteria(
+        s["freq_grpmax_faf95"].tolist(),
+        s["freq_grpmax_faf95_group"].tolist(),
+        s["freq_max_af"].tolist(),
+        s["freq_max_af_group"].tolist(),
+        bs1_faf=bs1_faf,
+        faf_bound=s["freq_faf95_bound"].tolist(),
+        faf_bound_group=s["freq_faf95_bound_group"].tolist(),
+        pooled_af=s["freq_pooled_af"].tolist(),
+        pooled_group=s["freq_pooled_af_group"].tolist(),
+        sources=s["frequency_source"].tolist(),
+    )
 
 
 @dataclass(frozen=True)
@@ -165,45 +288,32 @@ class Scorer:
             raise ValueError(f"{self.evidence_model.name} may not emit PP3/BP4 evidence")
 
     @property
-    def model_label(self) -> str:
-        return f"{self.evidence_model.name}/{self.evidence_model.version}"
-
-    @property
     def thresholds(self) -> dict[str, float | None]:
+        """The first (richest) profile's thresholds: the model card's headline ones."""
         return self.evidence_model.calibration.thresholds
 
     # ---- from features
 
-    def evidence_for_scores(self, scores: np.ndarray) -> pd.DataFrame:
-        posterior = local_posterior(scores, self.evidence_model.calibration)
-        codes = assign_evidence(scores, self.thresholds)
-        return pd.DataFrame(
-            {
-                "score": scores,
-                "posterior": posterior,
-                "likelihood_ratio": likelihood_ratio_from_posterior(posterior),
-                "evidence": codes,
-                "points": evidence_points(codes),
-            }
-        )
-
     def score_features(self, features: pd.DataFrame) -> pd.DataFrame:
         """Evidence of rows that carry feature columns (index kept): the fast core.
 
-        Rows without any conservation or functional score get ``no_features``;
-        rows with too few per-tool scores are scored but get no evidence
-        (``insufficient_annotation``).
+        Each row is scored by the first annotation profile it carries in full
+        (``profile``). Rows without any conservation or functional score get
+        ``no_features``; rows that carry no profile in full get
+        ``insufficient_annotation`` and no score.
         """
         judged = (
             features[[c for c in _EVIDENCE_INPUTS if c in features.columns]].notna().any(axis=1)
         )
-        scores = self.evidence_model.predict(features)
-        out = self.evidence_for_scores(scores).set_index(features.index)
+        out = profile_evidence(self.evidence_model, features)
         out["variant"] = features["variant"].to_numpy()
         out["gene"] = features["gene"].astype("string").to_numpy()
         out["model"] = self.evidence_model.name
         out["model_version"] = self.evidence_model.version
         out["run_id"] = self.evidence_model.run_id
+        out[WARNINGS_COLUMN] = warnings_of(
+            self.evidence_model, features, out["profile"].to_numpy(dtype=object)
+        )
         if self.priority_model is not None and set(self.priority_model.feature_names) <= set(
             features.columns
         ):
@@ -212,15 +322,10 @@ class Scorer:
         else:
             out["priority_score"] = np.nan
             out["priority_model"] = ""
-        enough = has_enough_annotation(features)
+        enough = (out["profile"] != "").to_numpy()
         thin = np.where(enough, "", "insufficient_annotation")
         out["error"] = np.where(judged, thin, "no_features")
-        out.loc[~enough, "evidence"] = NO_EVIDENCE
-        out.loc[~enough, "points"] = 0
-        blank = ~judged
-        out.loc[blank, ["score", "posterior", "likelihood_ratio", "priority_score"]] = np.nan
-        out.loc[blank, "evidence"] = NO_EVIDENCE
-        out.loc[blank, "points"] = 0
+        out.loc[~judged.to_numpy(), "priority_score"] = np.nan
         out["error_detail"] = out["error"].map(ERROR_DETAILS).fillna("")
         return out
 
@@ -239,14 +344,17 @@ class Scorer:
         scored["input"] = scored["variant"]
         # A variant that gets no evidence (an error) is heading to no level either.
         scores = scored["score"].to_numpy(dtype=float)
-        codes, distances = next_levels(
-            np.where(scored["error"] == "", scores, np.nan), self.thresholds
+        codes, distances = next_levels_by_profile(
+            self.evidence_model,
+            np.where(scored["error"] == "", scores, np.nan),
+            scored["profile"].to_numpy(dtype=object),
         )
         scored["next_level"] = codes
         scored["next_level_distance"] = distances
         criteria = self.frequency_of(features) if criteria is None else criteria
         for column, key in FREQUENCY_CRITERIA:
             scored[column] = [c[key]["status"] for c in criteria]
+        scored["frequency_source"] = [c["PM2"].get("source") or "" for c in criteria]
         return finalise(scored)
 
     # ---- from keys and records
@@ -288,11 +396,16 @@ class Scorer:
         it carries them; a caller that needs the features too (the queue's
         frequencies) then reads them from here instead of asking the store again.
         """
+        frequencies = inputs.frequencies
         if inputs.annotations is not None:
             features = build_feature_table(inputs.annotations, None, {})
+            if frequencies is not None:  # BA1/BS1/PM2 and vipredict-af see the input's own
+                features = with_input_frequencies(features, frequencies)
             return Scored(self._assemble(inputs.records, features, {}), features)
         keys = [r.key for r in inputs.records if r.key is not None]
         features, missing = self.lookup(keys) if keys else (pd.DataFrame(), {})
+        if frequencies is not None and len(features):
+            features = with_input_frequencies(features, frequencies)
         return Scored(self._assemble(inputs.records, features, missing), features)
 
     def score_records(self, records: Sequence[InputRecord]) -> pd.DataFrame:
@@ -323,7 +436,8 @@ class Scorer:
             if record.key is not None and record.key in scored.index:
                 rows.append((i, record.label, record.key))
                 continue
-            if record.key is not None:
+            if record.key is not None and not record.error:
+                # A reader may key a record and still refuse it (``not_missense``...).
                 reason, detail = missing.get(record.key, ("no_features", ""))
                 record = InputRecord(record.label, record.key, reason, detail)
             failed.append((i, record))

@@ -18,16 +18,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from lightgbm import LGBMClassifier
+from sklearn.experimental import enable_iterative_imputer  # noqa: F401 (enables the import below)
+from sklearn.impute import IterativeImputer
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold
 
 from vipredict.acmg import EVIDENCE_CODES, LEVELS
 from vipredict.config import training_config_file
+from vipredict.features.conservation import ConservationFeatures
 from vipredict.features.functional import FunctionalFeatures
-from vipredict.features.sets import FeatureSet
+from vipredict.features.sets import FeatureSet, Profile, assign_profiles
 from vipredict.model.calibration import CalibrationResult, LocalPosteriorCalibrator
 from vipredict.progress import Progress, quiet
-from vipredict.schema import FUNCTIONAL_SCORES
+from vipredict.schema import CONSERVATION_SCORES, FUNCTIONAL_SCORES
 
 #: Where each LightGBM model is fitted: in this process, or on a Dask cluster
 #: (:mod:`vipredict.jobs.dask`); everything around the fit is the same either way.
@@ -48,6 +51,7 @@ class TrainingConfig:
     n_bootstrap: int
     mask_augmentation: bool = True
     pp3_max_level: str = "Strong"
+    bp4_max_level: str = "Strong"
     lightgbm: dict[str, Any] = field(default_factory=dict)
     backend: str = "local"
     unlabelled_dataset: str | None = None
@@ -74,6 +78,7 @@ class TrainingConfig:
             n_bootstrap=int(raw["n_bootstrap"]),
             mask_augmentation=bool(raw.get("mask_augmentation", True)),
             pp3_max_level=str(raw.get("pp3_max_level", "Strong")),
+            bp4_max_level=str(raw.get("bp4_max_level", "Strong")),
             lightgbm=dict(raw["lightgbm"]),
             backend=str(raw.get("backend", "local")),
             unlabelled_dataset=raw.get("unlabelled_dataset") or None,
@@ -90,6 +95,7 @@ class TrainingConfig:
             "n_bootstrap": self.n_bootstrap,
             "mask_augmentation": self.mask_augmentation,
             "pp3_max_level": self.pp3_max_level,
+            "bp4_max_level": self.bp4_max_level,
             "lightgbm": dict(self.lightgbm),
             "backend": self.backend,
             "unlabelled_dataset": self.unlabelled_dataset or "",
@@ -98,7 +104,23 @@ class TrainingConfig:
 
 
 @dataclass
+class TrainedProfile:
+    """One annotation profile's model, fitted and calibrated on the rows that carry it."""
+
+    profile: Profile
+    feature_names: list[str]
+    model: LGBMClassifier
+    carried: np.ndarray  # which of its training rows carried every source before imputation
+    oof_scores: np.ndarray  # out-of-fold scores of its training rows
+    oof_auroc: float
+    calibration: CalibrationResult
+    uncapped_thresholds: dict[str, float | None]
+
+
+@dataclass
 class TrainedModel:
+    """A registered model's worth of work; a profiled set's fields are its first profile's."""
+
     feature_set: FeatureSet
     model: LGBMClassifier
     oof_scores: np.ndarray
@@ -106,21 +128,30 @@ class TrainedModel:
     calibration: CalibrationResult
     feature_importance: pd.DataFrame
     uncapped_thresholds: dict[str, float | None] = field(default_factory=dict)
+    profiles: list[TrainedProfile] = field(default_factory=list)
+    rows_used: np.ndarray | None = None  # profiled sets: the training rows the profiles used
 
 
-def cap_pp3(calibration: CalibrationResult, max_level: str) -> CalibrationResult:
-    """Drop PP3 levels stronger than ``max_level`` from the thresholds the model emits.
+def cap_levels(
+    calibration: CalibrationResult, pp3_max_level: str, bp4_max_level: str = "VeryStrong"
+) -> CalibrationResult:
+    """Drop levels stronger than each criterion's maximum from the thresholds the model emits.
 
-    Pejaver et al. 2022 recommend applying computational evidence for
-    pathogenicity no stronger than Strong: a single predictor must not carry a
-    variant to Likely Pathogenic alone, and Very Strong (LR 1124) cannot be
-    verified on a hold-out of a few thousand benign variants.
+    Pejaver et al. 2022 recommend computational evidence for pathogenicity no
+    stronger than Strong: a single predictor must not carry a variant to Likely
+    Pathogenic alone. SVCv4 caps computational missense evidence at 4 points in
+    both directions, and BP4_VeryStrong (LR 1124) cannot be verified on a few
+    thousand variants: in 2019 nested cross-validation its band held an LR of 7-17.
     """
-    if max_level not in LEVELS:
-        raise ValueError(f"pp3_max_level {max_level!r} is not one of {LEVELS}")
-    allowed = LEVELS[: LEVELS.index(max_level) + 1]
+    for level in (pp3_max_level, bp4_max_level):
+        if level not in LEVELS:
+            raise ValueError(f"maximum evidence level {level!r} is not one of {LEVELS}")
+    allowed = {
+        "PP3": LEVELS[: LEVELS.index(pp3_max_level) + 1],
+        "BP4": LEVELS[: LEVELS.index(bp4_max_level) + 1],
+    }
     capped = {
-        code: (value if not code.startswith("PP3") or code.split("_")[1] in allowed else None)
+        code: (value if code.split("_")[1] in allowed[code.split("_")[0]] else None)
         for code, value in calibration.thresholds.items()
     }
     assert set(capped) == set(EVIDENCE_CODES)
@@ -138,14 +169,19 @@ def assert_no_leakage(train: pd.DataFrame, test: pd.DataFrame) -> None:
 def mask_sources(table: pd.DataFrame, sources: list[str]) -> pd.DataFrame:
     """``table`` as if its annotation lacked ``sources``: values blanked, derived counts redone.
 
-    Blanking a score without recomputing ``functional_n_missing`` would describe a
-    variant no real annotation produces; going back through the feature builder
-    keeps masked rows honest.
+    Blanking a score without recomputing ``functional_n_missing`` (or
+    ``conservation_n_missing``) would describe a variant no real annotation
+    produces; going back through the feature builders keeps masked rows honest.
     """
     masked = table.copy()
     masked[sources] = np.nan
-    rebuilt = FunctionalFeatures().transform(masked[list(FUNCTIONAL_SCORES)])
-    masked[rebuilt.columns] = rebuilt.to_numpy()
+    for builder, columns in (
+        (FunctionalFeatures(), FUNCTIONAL_SCORES),
+        (ConservationFeatures(), CONSERVATION_SCORES),
+    ):
+        if set(columns) <= set(masked.columns):
+            rebuilt = builder.transform(masked[list(columns)])
+            masked[rebuilt.columns] = rebuilt.to_numpy()
     return masked
 
 
@@ -229,6 +265,150 @@ def feature_importance(model: LGBMClassifier, names: list[str]) -> pd.DataFrame:
     )
 
 
+def calibrate_scores(
+    oof: np.ndarray,
+    labels: np.ndarray,
+    config: TrainingConfig,
+    unlabelled_scores: np.ndarray | None = None,
+) -> tuple[CalibrationResult, dict[str, float | None]]:
+    """ClinGen calibration of out-of-fold scores: (PP3-capped result, uncapped thresholds)."""
+    calibrator = LocalPosteriorCalibrator(n_bootstrap=config.n_bootstrap, random_state=config.seed)
+    uncapped = calibrator.fit(oof, labels, unlabelled_scores).result_
+    capped = cap_levels(uncapped, config.pp3_max_level, config.bp4_max_level)
+    return capped, dict(uncapped.thresholds)
+
+
+def label_free_imputation(
+    table: pd.DataFrame, feature_set: FeatureSet, seed: int
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The rows that carry some profile in full, their other sources imputed without labels.
+
+    Why: a profile trained only on the rows that carry all its sources loses the
+    rows whose missingness is label-bound (in 2019 every row lacking MutPred2 is
+    B/LB), and with them half of the benign variants its calibration needs; its
+    PP3_Strong threshold then rests on too few B/LB to be stable. Filling the
+    missing values from the other sources (scikit-learn's ``IterativeImputer``,
+    fitted on the features alone, values kept within each source's observed
+    range) keeps every row without telling any model that a value was missing.
+    Only training does this: a variant is always *scored* by a profile whose
+    every source it carries, so no served score rests on an imputed value.
+    Returns the filled rows and which rows of ``table`` they are.
+    """
+    sources = list(dict.fromkeys(s for p in feature_set.profiles for s in p.sources))
+    scorable = assign_profiles(feature_set.profiles, table) != ""
+    rows = table[scorable].copy()
+    values = rows[sources].to_numpy(dtype="float64")
+    imputer = IterativeImputer(
+        max_iter=10,
+        random_state=seed,
+        min_value=np.nanmin(values, axis=0),
+        max_value=np.nanmax(values, axis=0),
+    )
+    rows[sources] = imputer.fit_transform(values)
+    return rows, scorable
+
+
+def train_profile(
+    rows: pd.DataFrame,
+    feature_set: FeatureSet,
+    profile: Profile,
+    config: TrainingConfig,
+    unlabelled: pd.DataFrame | None = None,
+    fit: Fitter = fit_local,
+    carried: np.ndarray | None = None,
+) -> TrainedProfile:
+    """A profile's model on ``rows`` (every source present), calibrated out of fold.
+
+    ``rows``: the training rows with every source filled
+    (:func:`label_free_imputation`); ``carried``: which of them carried the
+    profile's sources before (kept for the run's records). No masked copies: the model is only ever
+    asked about variants that carry all its sources
+    (:func:`vipredict.features.sets.assign_profiles`).
+    """
+    names = feature_set.profile_features(profile)
+    labels = rows["label"].to_numpy(dtype=int)
+    whole = replace(config, mask_augmentation=False)
+    oof = gene_grouped_oof_scores(rows[names], labels, rows["gene"], whole, fit)
+    model = fit_classifier(rows[names], labels, whole, fit)
+    unlabelled_scores = None
+    if unlabelled is not None:
+        usable = unlabelled[profile.carried_by(unlabelled)]
+        unlabelled_scores = model.predict_proba(usable[names])[:, 1] if len(usable) else None
+    calibration, uncapped = calibrate_scores(oof, labels, config, unlabelled_scores)
+    return TrainedProfile(
+        profile=profile,
+        feature_names=names,
+        model=model,
+        carried=np.ones(len(rows), dtype=bool) if carried is None else carried,
+        oof_scores=oof,
+        oof_auroc=float(roc_auc_score(labels, oof)),
+        calibration=calibration,
+        uncapped_thresholds=uncapped,
+    )
+
+
+def train_profiles(
+    table: pd.DataFrame,
+    feature_set: FeatureSet,
+    config: TrainingConfig,
+    progress: Progress = quiet,
+    unlabelled: pd.DataFrame | None = None,
+    fit: Fitter = fit_local,
+) -> tuple[list[TrainedProfile], np.ndarray]:
+    """Every profile of ``feature_set`` on the same imputed rows: (profiles, rows used)."""
+    rows, used = label_free_imputation(table, feature_set, config.seed)
+    trained = []
+    for profile in feature_set.profiles:
+        carried = int(profile.carried_by(table).sum())
+        progress(
+            f"{feature_set.name}/{profile.name}: {len(rows):,} training variants "
+            f"({carried:,} carry its {len(profile.sources)} sources, the rest imputed); "
+            f"{config.cv_folds}-fold gene-grouped OOF, {config.n_bootstrap:,} bootstraps"
+        )
+        before = profile.carried_by(table)[used]
+        trained.append(
+            train_profile(rows, feature_set, profile, config, unlabelled, fit, carried=before)
+        )
+    return trained, used
+
+
+def routed_oof_scores(
+    profiles: list[TrainedProfile], table: pd.DataFrame, used: np.ndarray
+) -> np.ndarray:
+    """Each training row's out-of-fold score from the profile that scores it (NaN: none)."""
+    routes = assign_profiles(tuple(p.profile for p in profiles), table)
+    scores = np.full(len(table), np.nan)
+    positions = np.flatnonzero(used)
+    for trained in profiles:
+        mine = routes[positions] == trained.profile.name
+        scores[positions[mine]] = trained.oof_scores[mine]
+    return scores
+
+
+def train_profiled_set(
+    table: pd.DataFrame,
+    feature_set: FeatureSet,
+    config: TrainingConfig,
+    progress: Progress = quiet,
+    unlabelled: pd.DataFrame | None = None,
+    fit: Fitter = fit_local,
+) -> TrainedModel:
+    """Every annotation profile of an evidence set; the first is the registered model."""
+    profiles, used = train_profiles(table, feature_set, config, progress, unlabelled, fit)
+    first = profiles[0]
+    return TrainedModel(
+        feature_set=feature_set,
+        model=first.model,
+        oof_scores=routed_oof_scores(profiles, table, used),
+        oof_auroc=first.oof_auroc,
+        calibration=first.calibration,
+        feature_importance=feature_importance(first.model, first.feature_names),
+        uncapped_thresholds=first.uncapped_thresholds,
+        profiles=profiles,
+        rows_used=used,
+    )
+
+
 def train_feature_set(
     table: pd.DataFrame,
     feature_set: FeatureSet,
@@ -242,7 +422,10 @@ def train_feature_set(
     ``unlabelled`` rows (never labelled, never trained on) switch on ClinGen's
     unlabelled-fraction condition: every window must also hold 3% of their
     scores. The final model scores them, since none of them trained any model.
+    A set with annotation profiles trains one model per profile instead.
     """
+    if feature_set.profiles:
+        return train_profiled_set(table, feature_set, config, progress, unlabelled, fit)
     names = feature_set.feature_names
     features = table[names]
     labels = table["label"].to_numpy(dtype=int)
@@ -257,9 +440,7 @@ def train_feature_set(
         f"{feature_set.name}: ClinGen calibration, {config.n_bootstrap:,} bootstraps"
         + ("" if unlabelled is None else f", {len(unlabelled):,} unlabelled variants")
     )
-    calibrator = LocalPosteriorCalibrator(n_bootstrap=config.n_bootstrap, random_state=config.seed)
-    uncapped = calibrator.fit(oof, labels, unlabelled_scores).result_
-    calibration = cap_pp3(uncapped, config.pp3_max_level)
+    calibration, uncapped = calibrate_scores(oof, labels, config, unlabelled_scores)
     return TrainedModel(
         feature_set=feature_set,
         model=model,
@@ -267,5 +448,5 @@ def train_feature_set(
         oof_auroc=float(roc_auc_score(labels, oof)),
         calibration=calibration,
         feature_importance=feature_importance(model, names),
-        uncapped_thresholds=dict(uncapped.thresholds),
+        uncapped_thresholds=uncapped,
     )

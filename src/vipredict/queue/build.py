@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from vipredict.io.inputs import DEFAULT_BUILD, InputRecord, Inputs, read_inputs
+from vipredict.io.inputs import Inputs, read_inputs, with_sites_frequencies
 from vipredict.model.scorer import Scorer
 from vipredict.queue.genes import GeneContext
 from vipredict.queue.ranking import QueueFilters, describe, rank
@@ -96,23 +96,28 @@ def queue_from_file(
     spec: QueueSpec,
     genes: GeneContext,
     fmt: str | None = None,
-    build: str = DEFAULT_BUILD,
+    build: str | None = None,
+    frequencies: Path | None = None,
 ) -> tuple[str, pd.DataFrame]:
-    """Score a VCF/VEP/dbNSFP/TSV file, rank it and store it: (queue id, items)."""
-    scored = scorer.score(read_inputs(path, fmt, build))
-    items = rank_scored(scorer, scored.results, spec, genes, scored.features)
-    return save_queue(store, scorer, items, spec, path.name), items
+    """Score a VCF (plain or VEP CSQ)/VEP/dbNSFP/TSV file, rank it and store it: (queue id, items).
+
+    ``build`` None: a VCF's header decides, else GRCh37 (see :func:`read_inputs`);
+    ``frequencies``: a gnomAD/ExAC sites VCF for BA1/BS1/PM2 of the file's variants.
+    """
+    inputs = with_sites_frequencies(read_inputs(path, fmt, build), frequencies)
+    return queue_from_inputs(scorer, store, inputs, spec, genes, path.name)
 
 
-def queue_from_records(
+def queue_from_inputs(
     scorer: Scorer,
     store: QueueStore,
-    records: list[InputRecord],
+    inputs: Inputs,
     spec: QueueSpec,
     genes: GeneContext,
     source: str,
 ) -> tuple[str, pd.DataFrame]:
-    """Rank and store already-parsed records (what the service received): (queue id, items)."""
-    scored = scorer.score(Inputs(records))
+    """Rank and store already-read inputs (an upload, with its own annotations if it has
+    them, such as a VEP VCF's CSQ): (queue id, items)."""
+    scored = scorer.score(inputs)
     items = rank_scored(scorer, scored.results, spec, genes, scored.features)
     return save_queue(store, scorer, items, spec, source), items

@@ -38,7 +38,12 @@ from vipredict.acmg import (
     met_frequency_criteria,
 )
 from vipredict.config import DEFAULT_BS1_FAF
-from vipredict.features.frequency import DEFAULT_DATASETS, DEFAULT_GROUPS, dataset_prefix
+from vipredict.features.frequency import (
+    DEFAULT_DATASETS,
+    DEFAULT_GROUPS,
+    SUMMARY_COLUMNS,
+    dataset_prefix,
+)
 from vipredict.model.scorer import RESULT_COLUMNS, frequency_evidence
 from vipredict.queue.genes import GeneContext
 
@@ -145,18 +150,31 @@ class QueueFilters:
 
 
 def _aligned(features: pd.DataFrame, keys: pd.Series) -> pd.DataFrame:
-    """Frequency columns in the order of ``keys`` (all-NaN rows where a key has none)."""
+    """Frequency columns in the order of ``keys`` (all-NaN rows where a key has none).
+
+    The summary columns an input's own frequencies added (:data:`SUMMARY_COLUMNS`)
+    come along, so the queue's criteria are the answer's.
+    """
     if features.empty or "variant" not in features.columns:
         return pd.DataFrame({"variant": keys.to_numpy()})
     prefixes = tuple(f"{dataset_prefix(d)}_" for d in DEFAULT_DATASETS)
-    wanted = [c for c in features.columns if c.startswith(prefixes) or c == "af_global"]
+    extra = ("af_global", *SUMMARY_COLUMNS)
+    wanted = [c for c in features.columns if c.startswith(prefixes) or c in extra]
     unique = features[["variant", *wanted]].drop_duplicates("variant").set_index("variant")
     return unique.reindex(pd.Index(keys.fillna("").astype(str))).reset_index(names="variant")
 
 
 def groups_observed(features: pd.DataFrame) -> list[str]:
-    """Comma-joined ancestry groups with AC > 0 in gnomAD or ExAC ('' if none or unknown)."""
+    """Comma-joined ancestry groups with AC > 0 in gnomAD or ExAC ('' if none or unknown).
+
+    Where the rows carry the input's frequencies (``freq_groups_observed``), those
+    groups are joined in too.
+    """
     found = np.zeros((len(features), len(DEFAULT_GROUPS)), dtype=bool)
+    if "freq_groups_observed" in features.columns:
+        named = features["freq_groups_observed"].fillna("").astype(str).str.split(",")
+        for j, group in enumerate(DEFAULT_GROUPS):
+            found[:, j] |= named.map(lambda gs, g=group: g in gs).to_numpy(dtype=bool)
     for j, group in enumerate(DEFAULT_GROUPS):
         for dataset in DEFAULT_DATASETS:
             column = f"{dataset_prefix(dataset)}_{group}_ac"

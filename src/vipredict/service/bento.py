@@ -124,20 +124,25 @@ class VariantPredictor:
 
     @bentoml.api(route="/predict")
     def predict(self, variants: list[VariantIn], ctx: bentoml.Context) -> list[VariantOut]:
-        """Score variants (keys or parts); each bad variant gets its named error."""
+        """Score variants (keys or parts), each looked up in the store or, sent with its own
+        ``annotations``/``frequencies``, scored from those; each bad variant (a bad key, a
+        value of the wrong type or out of range) gets its named error."""
         return _answer(ctx, lambda: (self.service.predict_json(variants), "application/json"))
 
     @bentoml.api(route="/predict/vcf")
     def predict_vcf(
-        self, file: Path, ctx: bentoml.Context, format: str = "vcf", build: str = "GRCh37"
+        self, file: Path, ctx: bentoml.Context, format: str = "vcf", build: str = ""
     ) -> str:
-        """Upload a VCF (plain or gzip); ``?format=vcf|tsv|json`` (query wins over the form)."""
+        """Upload a VCF (plain or gzip); ``?format=vcf|tsv|json`` (query wins over the form).
+
+        A VEP VCF (``CSQ`` declared in the header) is scored from its annotations.
+        ``build`` (GRCh37/GRCh38): when given, the header must agree, or every record
+        is ``build_conflict``; when not, the header's build, else GRCh37.
+        """
         query = ctx.request.query_params
         fmt = query.get("format", format)
-        default_build = query.get("build", build)
-        return _answer(
-            ctx, lambda: self.service.predict_upload(file.read_bytes(), fmt, default_build)
-        )
+        chosen = query.get("build", build) or None
+        return _answer(ctx, lambda: self.service.predict_upload(file.read_bytes(), fmt, chosen))
 
 
 VariantPredictor.add_asgi_middleware(SecurityMiddleware)

@@ -7,6 +7,9 @@ Everything a response says comes from :class:`~vipredict.model.scorer.Scorer`:
   score is reported apart, for ordering curation queues;
 * BA1/BS1/PM2_Supporting are read from the ancestry frequency features and kept
   apart from PP3/BP4, because that is where population frequency is counted;
+* a variant sent with its own annotations (``POST /predict``) is scored from
+  them alone (:func:`vipredict.io.inline.inline_inputs`, then the Scorer) and
+  never cached; one request may mix such variants with keys to look up;
 * every variant of the store is scored once at start-up and kept as a ready
   JSON fragment, so a request is key parsing plus dictionary look-ups (a variant
   the cache lacks is looked up in the store, in one query per request); the
@@ -29,12 +32,13 @@ import numpy as np
 import pandas as pd
 
 from vipredict.config import Limits, Settings, get_settings
-from vipredict.io.inputs import InputRecord, vcf_text_records
+from vipredict.io.inline import InlineVariant, inline_inputs, refusal
+from vipredict.io.inputs import InputRecord, Inputs, vcf_text_inputs
 from vipredict.jobs.annotate import annotate_text
 from vipredict.jobs.predict import results_tsv
 from vipredict.model.explain import top_contributions
 from vipredict.model.registry import ModelNotReadyError, evidence_champion_ready
-from vipredict.model.scorer import Scorer, load_scorer
+from vipredict.model.scorer import Scored, Scorer, finalise, load_scorer
 from vipredict.service.card import build_model_card
 from vipredict.service.schemas import VariantIn, VariantOut
 from vipredict.service.security import ServingError, decode_upload
@@ -69,6 +73,86 @@ def _finite(value: Any) -> float | None:
 def _compact(payload: dict[str, Any]) -> str:
     """A JSON object's members without the braces, to be spliced into an answer."""
     return json.dumps(payload, separators=(",", ":"))[1:-1]
+
+
+def _text(value: Any) -> str | None:
+    """A result's text cell as JSON says it: empty or missing is null."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return str(value) or None
+
+
+def _warnings(value: Any) -> list[str]:
+    """The ``annotation_warnings`` cell (items joined by ``"; "``) as a list."""
+    text = _text(value)
+    return [] if text is None else [item for item in text.split("; ") if item]
+
+
+def upload_inputs(text: str, build: str | None) -> Inputs:
+    """What an uploaded VCF holds: its records and, in a VEP VCF (a ``CSQ`` header), their
+    annotations and gnomAD frequencies, scored from those; else keys for the store.
+
+    ``build``: None = the header's, else GRCh37; given = must agree with the header,
+    or every record is ``build_conflict``. An unknown build raises ``VariantError``.
+    """
+    return vcf_text_inputs(text, build or None)
+
+
+@dataclass(frozen=True)
+class RequestPlan:
+    """How the variants of one request are answered (indices into the request).
+
+    ``single``: records answered one by one, looked up by key or refused (a bad
+    key, or an annotated variant with a refused value: ``records`` holds its
+    named error). ``rounds``: annotated variants scored from their values, no key
+    twice in a round (one round is one annotation table, keyed by variant; a
+    pipeline may send one variant with the values of two transcripts, and each is
+    answered from its own). ``copies``: a variant sent again with the very same
+    values takes the answer of its first mention instead of another round.
+    """
+
+    records: dict[int, InputRecord]
+    single: list[int]
+    rounds: list[list[int]]
+    copies: dict[int, int]
+
+
+def _signature(variant: InlineVariant) -> str:
+    payload = [variant.record.key, variant.annotations, variant.frequencies]
+    return json.dumps(payload, sort_keys=True, default=str)
+
+
+def plan_request(variants: Sequence[InlineVariant]) -> RequestPlan:
+    """Split a request's variants into look-ups, refusals, scoring rounds and repeats."""
+    records: dict[int, InputRecord] = {}
+    single: list[int] = []
+    rounds: list[list[int]] = []
+    copies: dict[int, int] = {}
+    first: dict[str, int] = {}
+    mentions: dict[str, int] = {}
+    for i, variant in enumerate(variants):
+        refused = refusal(variant) if variant.annotated else None
+        if not variant.annotated or refused is not None:
+            records[i] = refused or variant.record
+            single.append(i)
+            continue
+        signature = _signature(variant)
+        if signature in first:
+            copies[i] = first[signature]
+            continue
+        first[signature] = i
+        key = str(variant.record.key)
+        n = mentions.get(key, 0)
+        mentions[key] = n + 1
+        if n == len(rounds):
+            rounds.append([])
+        rounds[n].append(i)
+    return RequestPlan(records, single, rounds, copies)
+
+
+def _relabelled(answer: str, label: str) -> str:
+    """A rendered answer under another ``input`` label (a repeat of the same values)."""
+    return json.dumps({**json.loads(answer), "input": label})
 
 
 @dataclass
@@ -145,16 +229,21 @@ class PredictionService:
         if features.empty:
             return
         scores = self.scorer.score_features(features)["score"].to_numpy(dtype=float)
-        judged = ~np.isnan(scores)
+        tops = self._top_features(features, ~np.isnan(scores), num_threads)
+        for key, top in zip(features["variant"].astype(str), tops, strict=True):
+            self._detail[key] = _compact({"top_features": top})
+
+    def _top_features(
+        self, features: pd.DataFrame, judged: np.ndarray, num_threads: int = 0
+    ) -> list[list[dict[str, Any]]]:
+        """Top contributions of each row; a row the model did not judge has none."""
         model = self.scorer.evidence_model
         explained = iter(
             top_contributions(model, features[judged], num_threads=num_threads)
             if judged.any()
             else []
         )
-        for key, ok in zip(features["variant"].astype(str), judged, strict=True):
-            top = next(explained) if ok else []
-            self._detail[key] = _compact({"top_features": top})
+        return [next(explained) if ok else [] for ok in judged]
 
     @staticmethod
     def _body(row: dict[str, Any], frequency: dict, model: dict) -> dict:
@@ -167,6 +256,7 @@ class PredictionService:
             "posterior": _finite(row["posterior"]),
             "likelihood_ratio": _finite(row["likelihood_ratio"]),
             "evidence": str(row["evidence"]),
+            "profile": _text(row.get("profile")),
             "points": int(row["points"]),
             "next_level": (
                 {"code": code, "score_distance": float(row["next_level_distance"])}
@@ -177,8 +267,9 @@ class PredictionService:
             "model": model,
             "priority": {
                 "score": _finite(row["priority_score"]),
-                "model": row["priority_model"] or None,
+                "model": _text(row["priority_model"]),
             },
+            "annotation_warnings": _warnings(row.get("annotation_warnings")),
             "error": row["error"] or None,
             "error_detail": row["error_detail"] or None,
         }
@@ -196,12 +287,14 @@ class PredictionService:
             "posterior": None,
             "likelihood_ratio": None,
             "evidence": "none",
+            "profile": None,
             "points": 0,
             "next_level": None,
             "top_features": [],
             "frequency_evidence": None,
             "model": self._model_ref(),
             "priority": {"score": None, "model": None},
+            "annotation_warnings": [],
             "error": reason,
             "error_detail": detail or None,
         }
@@ -233,6 +326,91 @@ class PredictionService:
             out.append(json.dumps(self._error_body(record, reason, detail)))
         return out
 
+    def render_inputs(self, inputs: Inputs) -> list[str]:
+        """One JSON object per record of inputs that carry their own annotations, in order.
+
+        Scored through :meth:`Scorer.score` like ``vipredict predict`` scores a VEP
+        file; nothing is cached, since the answer belongs to the values sent.
+        """
+        if inputs.annotations is None:
+            return self.render(inputs.records)
+        scored = self.scorer.score(inputs)
+        results = scored.results
+        features = scored.features
+        criteria: dict[str, dict] = {}
+        tops: dict[str, list] = {}
+        if len(features):
+            features = features.drop_duplicates("variant").reset_index(drop=True)
+            keys = features["variant"].astype(str).tolist()
+            criteria = dict(zip(keys, self.scorer.frequency_of(features), strict=True))
+            score_of = dict(zip(results["variant"], results["score"], strict=True))
+            judged = np.array([np.isfinite(score_of.get(k, np.nan)) for k in keys], bool)
+            tops = dict(zip(keys, self._top_features(features, judged), strict=True))
+        model = self._model_ref()
+        columns = {name: results[name].astype(object).tolist() for name in results.columns}
+        out = []
+        for i in range(len(results)):
+            row = {name: values[i] for name, values in columns.items()}
+            key = str(row["variant"])
+            if key in criteria:
+                body = self._body(row, criteria[key], model)
+                answer = {"input": row["input"], **body, "top_features": tops[key]}
+            else:
+                record = InputRecord(str(row["input"]), key or None)
+                answer = self._error_body(record, str(row["error"]), str(row["error_detail"]))
+            out.append(json.dumps(answer))
+        return out
+
+    def render_variants(self, variants: Sequence[InlineVariant]) -> list[str]:
+        """Answers of a request's variants in order: keys from the cache/store, the
+        annotated ones from their own values (:func:`plan_request`)."""
+        plan = plan_request(variants)
+        out: list[str] = [""] * len(variants)
+        if plan.single:
+            answers = self.render([plan.records[i] for i in plan.single])
+            for i, text in zip(plan.single, answers, strict=True):
+                out[i] = text
+        for round_ in plan.rounds:
+            inputs = inline_inputs([variants[i] for i in round_])
+            for i, text in zip(round_, self.render_inputs(inputs), strict=True):
+                out[i] = text
+        for i, first in plan.copies.items():
+            out[i] = _relabelled(out[first], variants[i].record.label)
+        return out
+
+    def score_variants(self, variants: Sequence[InlineVariant]) -> Scored:
+        """Results (in request order) and feature rows of a request's variants.
+
+        The DataFrame twin of :meth:`render_variants`, for the queue: keys are
+        looked up in the store, annotated variants scored from their own values.
+        The features keep one row per variant, from its first mention.
+        """
+        plan = plan_request(variants)
+        parts = [(plan.single, self.scorer.score(Inputs([plan.records[i] for i in plan.single])))]
+        for round_ in plan.rounds:
+            parts.append((round_, self.scorer.score(inline_inputs([variants[i] for i in round_]))))
+        results = pd.concat([scored.results.set_axis(rows) for rows, scored in parts])
+        if plan.copies:
+            repeats = results.loc[list(plan.copies.values())].set_axis(list(plan.copies))
+            repeats["input"] = [variants[i].record.label for i in plan.copies]
+            results = pd.concat([results, repeats])
+        first: dict[str, int] = {}
+        for i, variant in enumerate(variants):
+            if variant.record.key is not None:
+                first.setdefault(variant.record.key, i)
+        found = [scored.features for _, scored in parts if len(scored.features)]
+        if not found:
+            return Scored(finalise(results.sort_index()), pd.DataFrame())
+        features = pd.concat(found)
+        features = (
+            features.assign(_first=features["variant"].map(first))
+            .sort_values("_first", kind="stable")
+            .drop_duplicates("variant")
+            .drop(columns="_first")
+            .reset_index(drop=True)
+        )
+        return Scored(finalise(results.sort_index()), features)
+
     # ---- public entry points
 
     def check_count(self, n: int) -> None:
@@ -246,35 +424,36 @@ class PredictionService:
     def predict_json(self, variants: Sequence[VariantIn]) -> bytes:
         """``POST /predict`` body: a JSON array of :class:`VariantOut`, rendered from the cache."""
         self.check_count(len(variants))
-        return ("[" + ",".join(self.render([v.to_record() for v in variants])) + "]").encode()
+        rendered = self.render_variants([v.to_inline() for v in variants])
+        return ("[" + ",".join(rendered) + "]").encode()
 
     def predict(self, variants: Sequence[VariantIn]) -> list[VariantOut]:
         """In-process API: validated response models (slower than :meth:`predict_json`)."""
         self.check_count(len(variants))
-        rendered = self.render([v.to_record() for v in variants])
+        rendered = self.render_variants([v.to_inline() for v in variants])
         return [VariantOut.model_validate_json(text) for text in rendered]
 
     def predict_upload(
-        self, data: bytes, fmt: str = "vcf", build: str = "GRCh37"
+        self, data: bytes, fmt: str = "vcf", build: str | None = None
     ) -> tuple[str, str]:
         """``POST /predict/vcf``: (body, media type) as annotated VCF, TSV or JSON."""
         if fmt not in UPLOAD_FORMATS:
             raise ServingError(400, f"format must be vcf, tsv or json, not {fmt!r}")
         text = decode_upload(data, self.limits.max_bytes)
         try:
-            records = vcf_text_records(text, build)
+            inputs = upload_inputs(text, build)
         except VariantError as error:
             raise ServingError(400, error.detail) from error
-        if not records:
+        if not inputs.records:
             raise ServingError(400, "the upload holds no VCF records")
-        self.check_count(len(records))
+        self.check_count(len(inputs.records))
         if fmt == "json":
-            return "[" + ",".join(self.render(records)) + "]", "application/json"
+            return "[" + ",".join(self.render_inputs(inputs)) + "]", "application/json"
         if fmt == "tsv":
-            return results_tsv(self.scorer.score_records(records)), "text/tab-separated-values"
-        return annotate_text(text, self.store, self.scorer, build), "text/plain"
+            return results_tsv(self.scorer.score(inputs).results), "text/tab-separated-values"
+        return annotate_text(text, self.store, self.scorer, build or None), "text/plain"
 
-    def annotate_vcf(self, data: bytes | str, build: str = "GRCh37") -> str:
+    def annotate_vcf(self, data: bytes | str, build: str | None = None) -> str:
         """The same VCF with VIP_SCORE/VIP_POST/VIP_EVIDENCE/VIP_ERR declared and set."""
         raw = data.encode() if isinstance(data, str) else data
         return self.predict_upload(raw, "vcf", build)[0]

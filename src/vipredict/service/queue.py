@@ -20,12 +20,12 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.responses import Response
 
 from vipredict.config import Settings, get_settings
-from vipredict.io.inputs import InputRecord, vcf_text_records
-from vipredict.queue.build import QueueSpec, queue_from_records
+from vipredict.model.scorer import Scored
+from vipredict.queue.build import QueueSpec, rank_scored, save_queue
 from vipredict.queue.genes import GeneContext, load_gene_context
 from vipredict.queue.ranking import QueueFilters, QueueInputError
 from vipredict.queue.store import Decision, QueueNotFoundError, QueueStore
-from vipredict.service.predictor import PredictionService
+from vipredict.service.predictor import PredictionService, upload_inputs
 from vipredict.service.schemas import ShortText, VariantIn
 from vipredict.service.security import ServingError
 from vipredict.variants import VariantError
@@ -34,13 +34,14 @@ DEFAULT_PAGE = 1000
 
 
 class QueueRequest(BaseModel):
-    """Body of ``POST /queue``: ``variants`` (as for ``/predict``) or ``vcf`` text, not both."""
+    """Body of ``POST /queue``: ``variants`` (as for ``/predict``, with or without their own
+    annotations) or ``vcf`` text (VEP's CSQ read when present), not both."""
 
     model_config = ConfigDict(extra="forbid")
 
     variants: list[VariantIn] | None = None
     vcf: str | None = None
-    build: ShortText = "GRCh37"
+    build: ShortText | None = None
     name: ShortText = ""
     by: ShortText = "settle"
     genes: list[ShortText] = []
@@ -128,30 +129,36 @@ class QueueService:
                 error.status, "limit" if error.status == 413 else "refused", error.message
             )
 
-    def _records(self, request: QueueRequest) -> tuple[list[InputRecord], str]:
+    def _scored(self, request: QueueRequest) -> tuple[Scored, str]:
+        """The request's variants scored (after the count limit), and where they came from."""
         if (request.variants is None) == (request.vcf is None):
             raise QueueInputError("invalid_request", "give either `variants` or `vcf` text")
         if request.variants is not None:
-            return [v.to_record() for v in request.variants], "POST /queue variants"
+            self._check_count(len(request.variants))
+            variants = [v.to_inline() for v in request.variants]
+            return self.prediction.score_variants(variants), "POST /queue variants"
         try:
-            records = vcf_text_records(request.vcf or "", request.build)
+            inputs = upload_inputs(request.vcf or "", request.build)
         except VariantError as error:
             raise QueueInputError(error.reason, error.detail) from error
-        return records, "POST /queue vcf"
+        self._check_count(len(inputs.records))
+        return self.prediction.scorer.score(inputs), "POST /queue vcf"
+
+    def _check_count(self, n: int) -> None:
+        if not n:
+            raise QueueInputError("invalid_request", "the request holds no variants")
+        self.prediction.check_count(n)
 
     def _create(self, raw: bytes) -> dict[str, Any]:
         request = _parse(QueueRequest, raw)
         filters = QueueFilters.create(
             request.genes, request.evidence, request.groups, request.af_bands
         )
-        records, source = self._records(request)
-        if not records:
-            raise QueueInputError("invalid_request", "the request holds no variants")
-        self.prediction.check_count(len(records))
+        scored, source = self._scored(request)
         spec = QueueSpec(by=request.by, filters=filters, name=request.name)
-        queue_id, items = queue_from_records(
-            self.prediction.scorer, self.store, records, spec, self.genes, source
-        )
+        scorer = self.prediction.scorer
+        items = rank_scored(scorer, scored.results, spec, self.genes, scored.features)
+        queue_id = save_queue(self.store, scorer, items, spec, source)
         return {**self.store.meta(queue_id), "items": items_json(items)}
 
     def create(self, raw: bytes) -> QueueAnswer:

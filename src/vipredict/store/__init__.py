@@ -4,5 +4,7 @@
   partitioned parquet, the only store every command and endpoint reads;
 * :mod:`.write`: how rows are added (a build's ``base`` files swapped, streamed files added);
 * :mod:`.build`: ``vipredict features``, the store built from the declared sources;
-* :mod:`.ingest`: ``vipredict add-dbnsfp``, dbNSFP-sized files streamed in.
+* :mod:`.ingest`: ``vipredict add-dbnsfp``, dbNSFP-sized files streamed in;
+* :mod:`.liftover`: GRCh38 keys of the ClinGen sets from real sources, and the
+  copies that index a row under its other build.
 """

@@ -6,6 +6,11 @@ through its reader and the feature builders, joined to the gnomAD/ExAC
 frequencies by ancestry, and the result replaces the store's ``base`` files
 (rows streamed in by ``vipredict add-dbnsfp`` stay). ``vipredict features
 --dask`` reads one file per task (:mod:`vipredict.jobs.dask`) and writes the same rows.
+
+Both builds: the ClinGen sets (GRCh37) get GRCh38 keys where a real source gives
+their GRCh38 position, and dbNSFP v3/v4 rows carry both builds' positions; the
+writer indexes those rows under the other build too, as copies, and writes the
+lift table beside the store (:mod:`vipredict.store.liftover`).
 """
 
 from __future__ import annotations
@@ -21,6 +26,12 @@ from vipredict.io.readers.dbnsfp import read_dbnsfp_source
 from vipredict.io.readers.popfreq import read_all_browser_exports
 from vipredict.io.readers.vep import read_vep_source
 from vipredict.progress import Progress
+from vipredict.store.liftover import (
+    carry_other_build,
+    with_copies,
+    with_grch38_keys,
+    write_lift_table,
+)
 from vipredict.store.write import replace_base
 
 #: The long gnomAD/ExAC table and the genes each of its datasets covers.
@@ -52,8 +63,8 @@ class AnnotationFile:
     name: str  # ClinGen year, or the source name in the data manifest
 
     def read(self) -> pd.DataFrame:
-        if self.kind == "clingen":
-            return read_clingen_set(self.name)
+        if self.kind == "clingen":  # GRCh37; the GRCh38 key where a real source gives one
+            return with_grch38_keys(read_clingen_set(self.name))
         reader = read_vep_source if self.kind == "vep" else read_dbnsfp_source
         return unlabelled(reader(self.name), self.name)
 
@@ -77,9 +88,13 @@ def load_frequencies() -> Frequencies:
 
 
 def features_of(annotations: pd.DataFrame, frequencies: Frequencies) -> pd.DataFrame:
-    """Feature rows of keyed annotations, frequencies by ancestry joined."""
+    """Feature rows of keyed annotations, frequencies by ancestry joined.
+
+    The other build's key of a row, when its source gives one, rides along until
+    the store is written (:func:`~vipredict.store.liftover.carry_other_build`).
+    """
     table, covered = frequencies
-    return build_feature_table(annotations, table, covered)
+    return carry_other_build(build_feature_table(annotations, table, covered), annotations)
 
 
 def build_table(progress: Progress = lambda _: None) -> pd.DataFrame:
@@ -99,11 +114,20 @@ def build_table(progress: Progress = lambda _: None) -> pd.DataFrame:
 def write_store(
     table: pd.DataFrame, settings: Settings | None = None, progress: Progress = lambda _: None
 ) -> None:
-    """Make ``table`` the store's build (its ``base`` files); streamed rows stay."""
+    """Make ``table`` the store's build (its ``base`` files); streamed rows stay.
+
+    Rows whose source gives their other build's key are indexed under that build
+    too (copies), and the lift table is written beside them.
+    """
     settings = settings or get_settings()
     settings.ensure_dirs()
-    progress(f"writing the feature store {settings.store_dir}")
-    replace_base(table, settings.store_dir)
+    rows, lifts = with_copies(table)
+    progress(
+        f"writing the feature store {settings.store_dir}: {len(table):,} variants, "
+        f"{int(lifts['indexed'].sum()):,} of them indexed under their other build too"
+    )
+    replace_base(rows, settings.store_dir)
+    write_lift_table(lifts, settings.store_dir)
 
 
 def build_store(

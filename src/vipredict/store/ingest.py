@@ -5,6 +5,12 @@ Each chunk goes through the same reader mapping
 a build (:mod:`vipredict.store.build`), so streamed rows equal rows built in
 memory. Only the columns the reader uses are parsed, memory is bounded by the
 chunk size, and variants the store already holds are skipped (first source wins).
+
+dbNSFP v3/v4 lines give a variant's position on both builds: each row is stored
+under the build asked for and, as a copy, under the other one
+(:func:`vipredict.store.liftover.with_copies`), unless the store already holds
+that key. v2 files give GRCh37 and hg18 (a build vipredict does not key), so
+their rows are GRCh37 only.
 """
 
 from __future__ import annotations
@@ -27,7 +33,8 @@ from vipredict.io.readers.dbnsfp import USED_COLUMNS, dbnsfp_annotations
 from vipredict.progress import ByteProgress
 from vipredict.schema import KEY
 from vipredict.store.build import Frequencies, load_frequencies, unlabelled
-from vipredict.store.partitioned import FILES, Store, locus_queries
+from vipredict.store.liftover import carry_other_build, with_copies
+from vipredict.store.partitioned import COPY_COLUMN, FILES, Store, locus_queries
 from vipredict.store.write import append_rows
 
 
@@ -37,6 +44,8 @@ class StreamReport:
 
     rows_read: int = 0
     written: int = 0
+    #: Rows also indexed under the file's other build (dbNSFP v3/v4).
+    copies: int = 0
     already_stored: int = 0
     chunks: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
@@ -116,11 +125,15 @@ def stream_dbnsfp(
         local = by_variant.loc[by_variant.index.intersection(annotations[KEY].astype(str))]
         table = build_feature_table(unlabelled(annotations, dataset), local, covered)
         table["frequency_source_versions"] = provenance  # of the whole table, as in a build
-        fresh = target.not_stored(table)
-        report.already_stored += len(table) - len(fresh)
-        report.written += append_rows(
-            fresh, root, f"{tag}-{report.chunks:06d}", first_row=report.written
+        rows, _ = with_copies(carry_other_build(table, annotations))
+        fresh = target.not_stored(rows)
+        copies = int(fresh[COPY_COLUMN].notna().sum())
+        report.already_stored += int(rows[COPY_COLUMN].isna().sum()) - (len(fresh) - copies)
+        append_rows(
+            fresh, root, f"{tag}-{report.chunks:06d}", first_row=report.written + report.copies
         )
+        report.written += len(fresh) - copies
+        report.copies += copies
         report.rows_read += len(raw)
         report.chunks += 1
 

@@ -23,6 +23,14 @@ the same data trains the same model.
 The store also remembers the reference allele at every locus it holds, which is
 how a request with the wrong REF is told apart from a variant that merely has no
 features (:meth:`Store.match`).
+
+Both builds: a row is indexed under each build its source gives a position on
+(:mod:`vipredict.store.liftover`). The row under the other build is a *copy*: the
+same features, keyed (and partitioned) on that build, with :data:`COPY_COLUMN`
+naming the key of the row it copies. A look-up only ever reads the partition of
+its own build, so a GRCh38 key never matches a GRCh37 row; and dataset scans
+(:meth:`Store.dataset_rows`, hence :func:`labelled_rows`, training, evaluation)
+leave copies out, so each labelled variant is read once.
 """
 
 from __future__ import annotations
@@ -60,6 +68,10 @@ INFO_METADATA_KEY = b"vipredict.info_text_columns"
 HEADERS_METADATA_KEY = b"vipredict.info_headers"
 #: Columns the store derives itself when rows are written (never taken from the input).
 DERIVED_COLUMNS = (*LOCUS_COLUMNS, ORDER_COLUMN, INFO_COLUMN)
+#: Key of the row a copy indexes under another build (null for the row itself).
+COPY_COLUMN = "copy_of"
+#: Columns of the files that are the store's bookkeeping, not the feature table.
+STORE_COLUMNS = (*DERIVED_COLUMNS, COPY_COLUMN)
 #: Tag of the files a build writes (``part-base-*``); streamed files carry their own.
 BASE_TAG = "base"
 BASE_FILES = f"build=*/chrom=*/part-{BASE_TAG}-*.parquet"
@@ -161,7 +173,7 @@ class Store:
     @property
     def columns(self) -> list[str]:
         """Columns of the feature table the store holds (without the derived columns)."""
-        return [name for name in self.schema.names if name not in DERIVED_COLUMNS]
+        return [name for name in self.schema.names if name not in STORE_COLUMNS]
 
     @property
     def specs(self) -> tuple[FeatureSpec, ...]:
@@ -181,6 +193,10 @@ class Store:
         """The features :data:`INFO_COLUMN` renders, in order (None: the store has none)."""
         raw = (self.schema.metadata or {}).get(INFO_METADATA_KEY)
         return None if raw is None else list(json.loads(raw))
+
+    def has_copies(self) -> bool:
+        """Whether any file can hold copies (files written before copies existed cannot)."""
+        return any(COPY_COLUMN in pq.read_schema(path).names for path in self.all_files())
 
     def all_files(self) -> Iterator[Path]:
         return iter(sorted(self.root.glob(FILES)))
@@ -267,6 +283,7 @@ class Store:
         limit: int | None = None,
         seed: int = 0,
         labelled: bool = False,
+        copies: bool = False,
     ) -> pd.DataFrame:
         """Rows of one dataset: all in build order, or up to ``limit`` picked repeatably.
 
@@ -274,17 +291,23 @@ class Store:
         their source files), which is what makes training repeatable. With it, a
         hash order picks the same rows whatever DuckDB's thread count, so a run
         repeated from its id calibrates on the same sample; they are returned
-        sorted by variant. ``labelled`` keeps rows with a label only.
+        sorted by variant. ``labelled`` keeps rows with a label only. A variant
+        indexed under two builds is read once, as its source keyed it, unless
+        ``copies`` asks for its copies under the other build too.
         """
         wanted = self.columns if columns is None else list(columns)
         self._check_columns(wanted)
         selected = ", ".join(f'"{c}"' for c in wanted)
         where = "dataset = $dataset" + (" AND label IS NOT NULL" if labelled else "")
+        if not copies and self.has_copies():
+            where += f" AND {COPY_COLUMN} IS NULL"
         if limit is None:
             order = f"ORDER BY {ORDER_COLUMN}, variant"
         else:
             order = f"ORDER BY hash(concat(variant, ':', {int(seed)})) LIMIT {int(limit)}"
-        sql = f"SELECT {selected} FROM read_parquet($files) WHERE {where} {order}"
+        # By name: files written before copies existed lack the column.
+        source = "read_parquet($files, union_by_name = true)"
+        sql = f"SELECT {selected} FROM {source} WHERE {where} {order}"
         files = [str(p) for p in self.all_files()]
         found = self._scan(sql, {"files": files, "dataset": dataset}).to_pandas()
         if limit is not None:
@@ -308,5 +331,16 @@ class Store:
 
 
 def labelled_rows(store: Store, year: str) -> pd.DataFrame:
-    """The ClinGen set of ``year`` as the store holds it: labelled rows, in build order."""
-    return store.dataset_rows(f"clingen_{year}", labelled=True)
+    """The ClinGen set of ``year`` as the store holds it: labelled rows, in build order.
+
+    One row per variant, keyed as the set gives it (GRCh37): the set's copies under
+    GRCh38 are look-up keys, never training or evaluation rows.
+    """
+    rows = store.dataset_rows(f"clingen_{year}", labelled=True)
+    repeated = rows["variant"][rows["variant"].duplicated()]
+    if len(repeated):
+        raise ValueError(
+            f"the store holds {len(repeated):,} variant(s) of ClinGen {year} twice "
+            f"(e.g. {repeated.iloc[0]}): rebuild it with `vipredict features`"
+        )
+    return rows

@@ -3,6 +3,9 @@
 Rows are validated against their declared feature specs before any byte is
 written, split into build/chromosome partitions, sorted by position, numbered
 in build order (``source_row``) and given the evidence features' INFO text.
+Every file carries :data:`~vipredict.store.partitioned.COPY_COLUMN` (null for a
+row, the copied key for a copy under the other build), taken from the table when
+it has one.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from vipredict.schema import KEY
 from vipredict.store.partitioned import (
     BASE_FILES,
     BASE_TAG,
+    COPY_COLUMN,
     DERIVED_COLUMNS,
     FILES,
     HEADERS_METADATA_KEY,
@@ -44,15 +48,24 @@ from vipredict.variants import split_keys
 
 
 def _store_arrow(table: pd.DataFrame, specs: tuple[FeatureSpec, ...], first_row: int) -> pa.Table:
-    """``table`` plus locus, order and INFO text columns, sorted by locus, schema in metadata."""
+    """``table`` plus locus, order, copy and INFO text columns, sorted by locus; schema kept."""
     locus = split_keys(table[KEY]).set_index(table.index)
-    rest = table.drop(columns=[c for c in DERIVED_COLUMNS if c in table.columns])
+    rest = table.drop(columns=[c for c in (*DERIVED_COLUMNS, COPY_COLUMN) if c in table.columns])
     order = pd.Series(np.arange(first_row, first_row + len(table)), index=table.index)
-    frame = pd.concat([locus, rest, order.rename(ORDER_COLUMN)], axis=1)
+    copy_of = (
+        table[COPY_COLUMN].astype("object")
+        if COPY_COLUMN in table.columns
+        else pd.Series(None, index=table.index, dtype="object")
+    )
+    frame = pd.concat(
+        [locus, rest, order.rename(ORDER_COLUMN), copy_of.rename(COPY_COLUMN)], axis=1
+    )
     frame = frame.sort_values(["build", "chrom", "pos"], kind="stable")
     if "label" in frame.columns:  # unlabelled chunks hold only NA: keep every file's type double
         frame["label"] = pd.to_numeric(frame["label"], errors="coerce").astype("float64")
     arrow = pa.Table.from_pandas(frame, preserve_index=False)
+    position = arrow.schema.get_field_index(COPY_COLUMN)  # one type in every file, nulls or not
+    arrow = arrow.set_column(position, COPY_COLUMN, arrow[COPY_COLUMN].cast(pa.string()))
     metadata = dict(arrow.schema.metadata or {})
     metadata[METADATA_KEY] = schema_metadata(specs)
     return _with_info_text(arrow, metadata, specs).replace_schema_metadata(metadata)

@@ -10,6 +10,7 @@ import pytest
 
 from vipredict.io.readers.clinvar import (
     CLINVAR_COLUMNS,
+    read_allele_table_source,
     read_clinvar_source,
     read_clinvar_vcf,
     stars_from_review,
@@ -132,3 +133,21 @@ def test_legacy_clnalle_maps_submissions_to_their_allele() -> None:
 )
 def test_stars_from_review(status: str | None, stars: int) -> None:
     assert stars_from_review(status) == stars
+
+
+@pytest.mark.e2e  # reads a real public file in full (seconds)
+def test_2020_records_keep_their_dbsnp_and_allele_ids(pathogenic_2020: pd.DataFrame) -> None:
+    row = pathogenic_2020.set_index("variant").loc["GRCh38:1:1529299:C:T"]
+    assert (row["rsid"], row["allele_id"]) == ("rs1057517686", "227511")  # RS=, ALLELEID=
+    # grep -v '^#' | grep -vc ';RS=' gives 630 records without a dbSNP id; all have ALLELEID.
+    assert int(pathogenic_2020["rsid"].isna().sum()) == 630
+    assert pathogenic_2020["allele_id"].notna().all()
+
+
+def test_allele_tables_give_one_clinvar_allele_on_both_builds() -> None:
+    b37 = read_allele_table_source("clinvar_750_b37_tsv").set_index("allele_id")
+    b38 = read_allele_table_source("clinvar_750_b38_tsv").set_index("allele_id")
+    assert len(b37) == len(b38) == 749 and b37.index.is_unique and b38.index.is_unique
+    # ISG15 c.62G>A (allele 446939): chr1:949,422 on GRCh37, chr1:1,014,042 on GRCh38.
+    assert b37.loc["446939", "variant"] == "GRCh37:1:949422:G:A"
+    assert b38.loc["446939", "variant"] == "GRCh38:1:1014042:G:A"

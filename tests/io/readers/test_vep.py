@@ -31,7 +31,7 @@ def test_real_benign_known_row_aggregates_transcripts() -> None:
     # FATHMM -1.44,-1.44,-1.44; MPC 0.0917925531154,.,.
     row = read_vep_source("vep_dbnsfp_benign").set_index("variant").loc["GRCh38:1:2406811:C:G"]
     assert (row["gene"], row["aa_ref"], row["aa_pos"], row["aa_alt"]) == ("PEX10", "V", 229, "L")
-    assert row["vest4_score"] == pytest.approx(0.142)
+    assert row["vest4_score"] == pytest.approx(0.125)  # the first listed
     assert row["fathmm_score"] == pytest.approx(-1.44)
     assert row["mpc_score"] == pytest.approx(0.0917925531154)
     assert row["sift_score"] == pytest.approx(0.34)
@@ -43,11 +43,13 @@ def test_fixture_missing_values_joined_transcripts_and_sift_labels() -> None:
     frame = read_vep_tab(FIXTURES / "vep_missing_and_joined_transcripts.txt")
     assert frame["variant"].tolist() == ["GRCh38:1:2406811:C:G", "GRCh38:1:150558055:C:T"]
     first = frame.iloc[0]
-    # Two consequence rows collapse; SIFT 'deleterious(0.01)' vs 'tolerated(0.3)' -> min.
-    assert first["sift_score"] == pytest.approx(0.01)
+    # Transcript rule: the missense line is THE entry; the intron line's values
+    # (SIFT 'tolerated(0.3)', FATHMM -3.1, VEST4 0.9) are not mixed in.
+    assert first["consequence"] == "missense_variant"
+    assert first["sift_score"] == pytest.approx(0.01)  # 'deleterious(0.01)'
     assert first["polyphen2_score"] == pytest.approx(0.987)
-    assert first["fathmm_score"] == pytest.approx(-3.1)  # min over -1.44,-2.5,. and -3.1
-    assert first["vest4_score"] == pytest.approx(0.9)  # max over both rows
+    assert first["fathmm_score"] == pytest.approx(-1.44)  # first listed of -1.44,-2.5,.
+    assert first["vest4_score"] == pytest.approx(0.125)  # first of the entry's three values
     assert pd.isna(first["revel_score"]) and pd.isna(first["af_global"])
     second = frame.iloc[1]
     assert second["aa_pos"] == 763  # '763-764' -> start

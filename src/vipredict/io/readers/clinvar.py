@@ -15,6 +15,11 @@ Three INFO dialects exist among the declared sources, detected from the header:
 
 A VCF without any of these fields (e.g. a user's own calls) reads as ``standard``
 with NA annotations, which is what the prediction CLI needs.
+
+Identifiers are kept as given so that a variant can be followed from one build
+to the other (:mod:`vipredict.store.liftover`): ``rsid`` from ``RS`` (dbSNP,
+``rs`` prefixed, several joined by ``,``) and ``allele_id`` from ``ALLELEID``
+(``ALLELE_ID`` in the macarthur files), NA where the file has none.
 """
 
 from __future__ import annotations
@@ -35,7 +40,8 @@ Dialect = Literal["standard", "legacy", "macarthur"]
 
 CLINVAR_COLUMNS = (
     "variant", "build", "chrom", "pos", "ref", "alt", "gene", "clnsig", "clnrevstat",
-    "stars", "molecular_consequence", "is_missense", "label", "source", "source_version",
+    "stars", "molecular_consequence", "is_missense", "rsid", "allele_id", "label", "source",
+    "source_version",
 )
 
 #: Gold stars by review status, normalised text (``_``/``..`` folded, no space after commas).
@@ -112,6 +118,14 @@ def _info(record: pysam.VariantRecord, field: str) -> Any:
         return None
 
 
+def _identifiers(record: pysam.VariantRecord, dialect: Dialect) -> dict[str, str | None]:
+    """dbSNP ids (``rs``-prefixed) and the ClinVar allele id of a record, as written."""
+    rs = _joined(_info(record, "RS"))
+    rsid = ",".join(f"rs{item}" for item in rs.split(",") if item) if rs else None
+    allele = _info(record, "ALLELE_ID" if dialect == "macarthur" else "ALLELEID")
+    return {"rsid": rsid or None, "allele_id": _joined(allele)}
+
+
 def _standard_rows(record: pysam.VariantRecord, dialect: Dialect) -> Iterator[dict[str, Any]]:
     """One row per ALT; standard/macarthur annotations describe the whole record."""
     if dialect == "macarthur":
@@ -126,11 +140,12 @@ def _standard_rows(record: pysam.VariantRecord, dialect: Dialect) -> Iterator[di
         clnsig = _joined(_info(record, "CLNSIG"))
         revstat = _joined(_info(record, "CLNREVSTAT"))
         mc = _consequence_names(_joined(_info(record, "MC")), dialect)
+    ids = _identifiers(record, dialect)
     for alt in record.alts or (".",):
         yield {
             "chrom": record.chrom, "pos": record.pos, "ref": record.ref, "alt": alt,
             "gene": gene, "clnsig": clnsig, "clnrevstat": revstat,
-            "stars": stars_from_review(revstat), "molecular_consequence": mc,
+            "stars": stars_from_review(revstat), "molecular_consequence": mc, **ids,
         }
 
 
@@ -140,6 +155,7 @@ def _legacy_rows(record: pysam.VariantRecord) -> Iterator[dict[str, Any]]:
     sigs = list(_info(record, "CLNSIG") or ())
     revs = list(_info(record, "CLNREVSTAT") or ())
     gene = _first_gene(_joined(_info(record, "GENEINFO")))
+    ids = _identifiers(record, "legacy")
     for index, alt in enumerate(record.alts or (".",), start=1):
         slots = [i for i, allele in enumerate(alleles) if allele == index]
         codes = [c for i in slots if i < len(sigs) for c in str(sigs[i]).split("|")]
@@ -152,6 +168,7 @@ def _legacy_rows(record: pysam.VariantRecord) -> Iterator[dict[str, Any]]:
             # The allele's best-reviewed submission sets its stars.
             "stars": max((LEGACY_STARS.get(s, 0) for s in statuses), default=0),
             "molecular_consequence": None,
+            **ids,
         }
 
 
@@ -183,7 +200,7 @@ def read_clinvar_vcf(path: Path, build: str, source_name: str | None = None) -> 
     rows, dialect = _records(Path(path))
     frame = pd.DataFrame(rows, columns=[
         "chrom", "pos", "ref", "alt", "gene", "clnsig", "clnrevstat", "stars",
-        "molecular_consequence",
+        "molecular_consequence", "rsid", "allele_id",
     ])
     frame = attach_keys(frame, build, f"ClinVar VCF {Path(path).name}")
     mc = frame["molecular_consequence"].astype("string")
@@ -192,7 +209,7 @@ def read_clinvar_vcf(path: Path, build: str, source_name: str | None = None) -> 
         mc.str.split(",").map(lambda names: "missense_variant" in names, na_action="ignore")
         .astype("boolean")
     )
-    for column in ("gene", "clnsig", "clnrevstat"):
+    for column in ("gene", "clnsig", "clnrevstat", "rsid", "allele_id"):
         frame[column] = frame[column].astype("string")
     frame["stars"] = frame["stars"].astype("Int8")
     label = _legacy_label if dialect == "legacy" else label_from_clnsig
@@ -204,3 +221,28 @@ def read_clinvar_source(name: str) -> pd.DataFrame:
     """A declared ClinVar VCF (e.g. ``clinvar_2020_pathogenic_vcf``) with provenance."""
     frame = read_clinvar_vcf(resolve(name), get_source(name).build, source_name=name)
     return frame
+
+
+#: Columns of :func:`read_allele_table`.
+ALLELE_TABLE_COLUMNS = (
+    "variant", "build", "chrom", "pos", "ref", "alt", "allele_id", "source", "source_version",
+)
+
+
+def read_allele_table(path: Path, build: str, source_name: str | None = None) -> pd.DataFrame:
+    """macarthur-lab's flattened ClinVar allele TSV -> keyed alleles with their ClinVar allele id.
+
+    The same release is published on GRCh37 and GRCh38 (``clinvar_750_b37_tsv``,
+    ``clinvar_750_b38_tsv``): an allele id found in both gives one variant's
+    position on each build, from ClinVar itself.
+    """
+    raw = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    frame = raw[["chrom", "pos", "ref", "alt", "allele_id"]].copy()
+    frame["allele_id"] = frame["allele_id"].replace("", pd.NA).astype("string")
+    frame = attach_keys(frame, build, f"ClinVar allele table {Path(path).name}")
+    return with_provenance(frame, source_name)[list(ALLELE_TABLE_COLUMNS)]
+
+
+def read_allele_table_source(name: str) -> pd.DataFrame:
+    """A declared allele table (``clinvar_750_b37_tsv``/``clinvar_750_b38_tsv``)."""
+    return read_allele_table(resolve(name), get_source(name).build, source_name=name)

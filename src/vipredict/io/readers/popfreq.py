@@ -199,6 +199,31 @@ def _deduplicated_header(path: Path) -> list[str]:
     return out
 
 
+#: The 21 ExAC columns of macarthur-lab's ``clinvar_with_exac_example_5000_rows.tsv`` as
+#: its header names them; its data hold the same fields in sorted order (``AC``,
+#: ``AC_AFR``, ``AC_AMR``, ``AC_Adj``, ...), so the header is out of step with the values
+#: (as written, 2,782 of 18,284 group cells have AC > AN; re-labelled, none, every
+#: ``AC_Adj``/``AN_Adj`` is the sum of its groups and every POPMAX matches its group).
+EXAC_JOIN_WRITTEN = (
+    "AC", "AC_Het", "AC_Hom", "AC_Adj", "AN", "AN_Adj", "AF",
+    "AC_AFR", "AC_AMR", "AC_EAS", "AC_FIN", "AC_NFE", "AC_OTH", "AC_SAS",
+    "AN_AFR", "AN_AMR", "AN_EAS", "AN_FIN", "AN_NFE", "AN_OTH", "AN_SAS",
+)  # fmt: skip
+
+
+def corrected_exac_join_header(names: list[str]) -> list[str]:
+    """The header of a macarthur-lab ClinVar x ExAC TSV with its ExAC block re-labelled.
+
+    Only a header holding :data:`EXAC_JOIN_WRITTEN` as one consecutive block is
+    changed (that block's names sorted, as its data are); any other is returned as is.
+    """
+    width = len(EXAC_JOIN_WRITTEN)
+    for start in range(len(names) - width + 1):
+        if tuple(names[start : start + width]) == EXAC_JOIN_WRITTEN:
+            return [*names[:start], *sorted(EXAC_JOIN_WRITTEN), *names[start + width :]]
+    return list(names)
+
+
 def read_macarthur_joined_tsv(
     path: Path, dataset: str, source_name: str | None = None
 ) -> pd.DataFrame:
