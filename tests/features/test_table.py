@@ -38,7 +38,7 @@ from vipredict.store.write import write_rows
 
 GNOMAD = "gnomad_2017_browser"
 LEADING = ["variant", "label", "dataset", "gene", "source", "source_version",
-           "frequency_source_versions"]  # fmt: skip
+           "annotation_warnings", "frequency_source_versions"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -250,9 +250,9 @@ def test_each_criterion_is_capped_at_its_own_level(level: str, kept: set[str]):
     }
 
 
-def test_the_default_configuration_caps_both_criteria_at_strong():
+def test_the_default_configuration_caps_pp3_at_strong_and_bp4_at_moderate():
     config = TrainingConfig.from_toml()
-    assert (config.pp3_max_level, config.bp4_max_level) == ("Strong", "Strong")
+    assert (config.pp3_max_level, config.bp4_max_level) == ("Strong", "Moderate")
 
 
 def test_an_unknown_cap_is_refused():
@@ -327,7 +327,12 @@ def test_the_unlabelled_condition_uses_the_final_models_scores(trained_home):
     )
     unlabelled = unlabelled_rows(config, store, train)
     trained = train_feature_set(train, load_feature_set("noaf"), config, unlabelled=unlabelled)
-    names = trained.feature_set.feature_names
-    scores = trained.model.predict_proba(unlabelled[names])[:, 1]
-    assert trained.calibration.n_unlabelled == len(unlabelled)
-    assert np.isin(scores, trained.calibration.grid).all()
+    used = 0
+    for profile in trained.profiles:  # each profile: the unlabelled rows that carry it
+        usable = unlabelled[profile.profile.carried_by(unlabelled)]
+        assert profile.calibration.n_unlabelled == len(usable)
+        if len(usable):
+            scores = profile.model.predict_proba(usable[profile.feature_names])[:, 1]
+            assert np.isin(scores, profile.calibration.grid).all()
+        used += len(usable)
+    assert used > 0

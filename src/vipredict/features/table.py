@@ -36,7 +36,8 @@ FEATURE_FAMILIES: dict[str, tuple[FeatureSpec, ...]] = {
 }
 #: Non-feature columns carried through so a row can be labelled, split and traced
 #: (``annotation_warnings``: what a reader found missing or mismatched, for the answer).
-CARRIED_COLUMNS = ("label", "dataset", "gene", *PROVENANCE_COLUMNS, "annotation_warnings")
+WARNINGS = "annotation_warnings"
+CARRIED_COLUMNS = ("label", "dataset", "gene", *PROVENANCE_COLUMNS, WARNINGS)
 
 
 def feature_names(families: Iterable[str] | None = None) -> list[str]:
@@ -91,6 +92,8 @@ def build_feature_table(
     then all declared features in :data:`FEATURE_FAMILIES` order.
     """
     frame = _keyed(annotations)
+    if WARNINGS not in frame.columns:  # always carried, so every store file has one layout
+        frame = frame.assign(**{WARNINGS: pd.Series("", index=frame.index, dtype="string")})
     carried = [KEY, *(c for c in CARRIED_COLUMNS if c in frame.columns)]
     parts = [frame[carried]]
     parts += [t.fit(frame).transform(frame) for t in _transformers(frequencies, covered_genes)]

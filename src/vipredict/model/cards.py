@@ -45,7 +45,7 @@ _CARD_TEXT = {
         "No allele-frequency feature.",
         "May be combined with BA1/BS1/PM2 (it uses no frequency). Never combine with another "
         "computational predictor's PP3/BP4 (one computational criterion per variant). "
-        "PP3 and BP4 are capped at Strong. Each variant is scored by the first annotation "
+        "PP3 is capped at Strong, BP4 at Moderate. Each variant is scored by the first annotation "
         "profile it carries in full (each profile its own model and out-of-fold calibration; "
         "the answer names it); no evidence when it carries none.",
     ),

@@ -51,7 +51,7 @@ class TrainingConfig:
     n_bootstrap: int
     mask_augmentation: bool = True
     pp3_max_level: str = "Strong"
-    bp4_max_level: str = "Strong"
+    bp4_max_level: str = "Moderate"
     lightgbm: dict[str, Any] = field(default_factory=dict)
     backend: str = "local"
     unlabelled_dataset: str | None = None
@@ -78,7 +78,7 @@ class TrainingConfig:
             n_bootstrap=int(raw["n_bootstrap"]),
             mask_augmentation=bool(raw.get("mask_augmentation", True)),
             pp3_max_level=str(raw.get("pp3_max_level", "Strong")),
-            bp4_max_level=str(raw.get("bp4_max_level", "Strong")),
+            bp4_max_level=str(raw.get("bp4_max_level", "Moderate")),
             lightgbm=dict(raw["lightgbm"]),
             backend=str(raw.get("backend", "local")),
             unlabelled_dataset=raw.get("unlabelled_dataset") or None,
@@ -139,9 +139,10 @@ def cap_levels(
 
     Pejaver et al. 2022 recommend computational evidence for pathogenicity no
     stronger than Strong: a single predictor must not carry a variant to Likely
-    Pathogenic alone. SVCv4 caps computational missense evidence at 4 points in
-    both directions, and BP4_VeryStrong (LR 1124) cannot be verified on a few
-    thousand variants: in 2019 nested cross-validation its band held an LR of 7-17.
+    Pathogenic alone. For BP4 the cap is what the training data can verify: in
+    2019 nested cross-validation the BP4_VeryStrong band held an LR of 7-17 where
+    1124 is needed, and BP4_Strong (0.5% of B/LB) fell to 13 where 33.5 is needed
+    when GERP++ and phyloP were missing (``training/default.toml``).
     """
     for level in (pp3_max_level, bp4_max_level):
         if level not in LEVELS:

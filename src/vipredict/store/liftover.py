@@ -55,7 +55,8 @@ CLINVAR_GRCH38_SOURCES = (
 #: The same ClinVar alleles on each build, joined by ClinVar allele id.
 ALLELE_TABLES = ("clinvar_750_b37_tsv", "clinvar_750_b38_tsv")
 #: The lift table written beside the store's partitions at each build.
-LIFT_FILE = "liftover.parquet"
+#: The leading underscore keeps it out of the partitioned dataset (Arrow skips ``_*``).
+LIFT_FILE = "_liftover.parquet"
 LIFT_COLUMNS = ("grch37", "grch38", "source", "indexed")
 LIFT_SCHEMA = pa.schema(
     [
