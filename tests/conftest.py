@@ -34,8 +34,8 @@ from synthetic import TinyHome, build_tiny_home
 from vipredict.config import Settings, default_mirror
 from vipredict.model.scorer import Scorer, load_scorer
 
-FAST_OVERRIDES = {"n_bootstrap": 300, "cv_folds": 3}
-FAST_LGBM = {"n_estimators": 150, "learning_rate": 0.06}
+FAST_OVERRIDES = {"n_bootstrap": 200, "cv_folds": 3}
+FAST_LGBM = {"n_estimators": 80, "learning_rate": 0.1}
 _HOME_FIXTURES = ("trained_home", "tiny_home")
 
 

@@ -92,8 +92,10 @@ def build_feature_table(
     then all declared features in :data:`FEATURE_FAMILIES` order.
     """
     frame = _keyed(annotations)
-    if WARNINGS not in frame.columns:  # always carried, so every store file has one layout
-        frame = frame.assign(**{WARNINGS: pd.Series("", index=frame.index, dtype="string")})
+    # Always carried and never NA ("" = no warning), so a store built in one piece or in
+    # Dask partitions has one layout and one value for a row without warnings.
+    warnings = frame[WARNINGS] if WARNINGS in frame.columns else pd.Series(pd.NA, index=frame.index)
+    frame = frame.assign(**{WARNINGS: warnings.astype("string").fillna("")})
     carried = [KEY, *(c for c in CARRIED_COLUMNS if c in frame.columns)]
     parts = [frame[carried]]
     parts += [t.fit(frame).transform(frame) for t in _transformers(frequencies, covered_genes)]
