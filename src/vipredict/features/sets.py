@@ -47,10 +47,6 @@ class Profile:
         """Whether each row carries every source of this profile."""
         return annotations[list(self.sources)].notna().all(axis=1).to_numpy()
 
-    def missing_in(self, row: pd.Series) -> list[str]:
-        """The sources of this profile a row lacks (for the answer's warnings)."""
-        return [source for source in self.sources if pd.isna(row.get(source))]
-
 
 @dataclass(frozen=True)
 class FeatureSet:
@@ -148,3 +144,13 @@ def assign_profiles(profiles: tuple[Profile, ...], annotations: pd.DataFrame) ->
     for profile in profiles:
         chosen[(chosen == "") & profile.carried_by(annotations)] = profile.name
     return chosen
+
+
+def lost_source_scenarios(profiles: tuple[Profile, ...]) -> dict[str, list[str]]:
+    """Sources to blank per scenario of lost annotation: each single source the profiles
+    name, and each profile's sources alone (``only_<profile>`` blanks every source that
+    profile does not name: a variant annotated exactly as that profile)."""
+    every = list(dict.fromkeys(s for p in profiles for s in p.sources))
+    single = {f"without_{c}": [c] for c in every}
+    alone = {f"only_{p.name}": [c for c in every if c not in p.sources] for p in profiles}
+    return single | alone

@@ -17,11 +17,12 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from vipredict.acmg import CLINGEN_LR, EVIDENCE_CODES, POINTS, assign_evidence
+from vipredict.features.sets import lost_source_scenarios
 from vipredict.io.readers.clingen import read_clingen_set
 from vipredict.model.registry import LoadedModel
 from vipredict.model.scorer import profile_evidence
 from vipredict.model.training import mask_sources
-from vipredict.schema import COMPARATOR_SCORES, FUNCTIONAL_SCORES
+from vipredict.schema import COMPARATOR_SCORES
 from vipredict.store.partitioned import Store, labelled_rows
 
 COMPARATORS = ("REVEL", "BayesDel", "MutPred2", "VEST4", "CADD")
@@ -222,20 +223,9 @@ def evaluate_model(model: LoadedModel, rows: pd.DataFrame, gene_disjoint: np.nda
 
 
 def masking_scenarios(model: LoadedModel) -> dict[str, list[str]]:
-    """Sources to blank per scenario: each single source, and each profile's sources alone.
-
-    "only_<profile>" blanks every per-tool source the profile does not name: a
-    variant annotated exactly as that profile (a standard VEP + dbNSFP run...).
-    """
-    if not model.profiles:
-        sources = [c for c in FUNCTIONAL_SCORES if c in model.feature_names]
-        return {f"without_{c}": [c] for c in sources} | {"core_only": sources}
-    every = list(dict.fromkeys(s for p in model.profiles for s in p.profile.sources))
-    single = {f"without_{c}": [c] for c in every}
-    alone = {
-        f"only_{p.name}": [c for c in every if c not in p.profile.sources] for p in model.profiles
-    }
-    return single | alone
+    """Sources to blank per scenario for a profiled evidence model (the only kind
+    ``load_role`` serves): :func:`vipredict.features.sets.lost_source_scenarios`."""
+    return lost_source_scenarios(tuple(p.profile for p in model.profiles))
 
 
 def masking_robustness(

@@ -26,7 +26,7 @@ import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
 from vipredict.acmg import NO_EVIDENCE, assign_evidence
-from vipredict.features.sets import FeatureSet, assign_profiles
+from vipredict.features.sets import FeatureSet, assign_profiles, lost_source_scenarios
 from vipredict.model.calibration import local_posterior
 from vipredict.model.evaluation import band_coverage_and_lr, coverage_and_lr
 from vipredict.model.training import (
@@ -54,12 +54,7 @@ class _Scorers:
 
 def scenarios_of(feature_set: FeatureSet) -> dict[str, list[str]]:
     """Sources blanked per scenario: none, each single source, each profile's sources alone."""
-    every = list(dict.fromkeys(s for p in feature_set.profiles for s in p.sources))
-    single = {f"without_{c}": [c] for c in every}
-    alone = {
-        f"only_{p.name}": [c for c in every if c not in p.sources] for p in feature_set.profiles
-    }
-    return {"as_annotated": []} | single | alone
+    return {"as_annotated": []} | lost_source_scenarios(feature_set.profiles)
 
 
 def profile_codes(

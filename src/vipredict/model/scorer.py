@@ -41,7 +41,6 @@ from vipredict.model.calibration import CalibrationResult, local_posterior
 from vipredict.model.registry import (
     LoadedModel,
     ModelNotReadyError,
-    ProfileModel,
     champion_version,
     load_role,
     registered_name,
@@ -112,11 +111,6 @@ ERROR_DETAILS = {
 }
 #: Warnings column an annotated input carries (readers write it; the answer repeats it).
 WARNINGS_COLUMN = "annotation_warnings"
-
-
-def profile_models(model: LoadedModel) -> tuple[ProfileModel, ...]:
-    """The evidence model's annotation profiles, in routing order."""
-    return model.profiles
 
 
 def route(model: LoadedModel, features: pd.DataFrame) -> np.ndarray:
