@@ -14,6 +14,8 @@ export BENTOML_HOME ?= $(VIPREDICT_HOME)/bentoml
 export BENTOML_DO_NOT_TRACK ?= True
 export MLFLOW_DISABLE_TELEMETRY ?= true
 PORT ?= 3000
+# make test: pytest-xdist workers (each trains on one thread; tests/conftest.py says why).
+TEST_WORKERS ?= 2
 # Let Python and pytest cache compiled modules and rewritten test plugins between runs
 # (some shells switch that off; the suite then recompiles hypothesis and schemathesis each run).
 unexport PYTHONDONTWRITEBYTECODE
@@ -47,7 +49,7 @@ lint: setup
 	$(BIN)/ruff check src tests serving benchmarks features training
 
 test: lint
-	$(BIN)/pytest -q
+	OMP_NUM_THREADS=1 $(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: setup
 	$(BIN)/pytest -q -m "not e2e"

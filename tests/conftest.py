@@ -20,10 +20,17 @@ environment itself (``homes.with_home``), or it reads ``./.vipredict``.
 For iterating on one test file, ``VIPREDICT_TEST_HOMES=DIR`` keeps both homes in
 ``DIR`` and reuses them across pytest runs (tests may write into them; delete
 ``DIR`` to start afresh). CI never sets it: every run builds both homes anew.
+
+``make test`` runs the suite on two pytest-xdist workers (``--dist loadfile``: a
+module's tests, and its module fixtures, stay on one worker). Each worker builds
+its own homes, so no two processes ever write into one home; kept homes go to
+``DIR/<worker>``. A worker trains LightGBM on one thread: two workers share the
+machine's two cores.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,15 +42,15 @@ from vipredict.config import Settings, default_mirror
 from vipredict.model.scorer import Scorer, load_scorer
 
 FAST_OVERRIDES = {"n_bootstrap": 200, "cv_folds": 3}
-FAST_LGBM = {"n_estimators": 80, "learning_rate": 0.1}
+#: The xdist worker running this process ("" when pytest runs alone).
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+FAST_LGBM = {"n_estimators": 80, "learning_rate": 0.1, "n_jobs": 1 if WORKER else 2}
 _HOME_FIXTURES = ("trained_home", "tiny_home")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     # Subprocesses (bentoml serve, notebooks) and the tests' own settings read the
     # mirror from the environment: pin it to the project's, whatever their cwd.
-    import os
-
     mirror = default_mirror(PROJECT_ROOT)
     if mirror is not None:
         os.environ.setdefault("VIPREDICT_DATA_MIRROR", str(mirror))
@@ -60,12 +67,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def _home_dir(factory: pytest.TempPathFactory, name: str) -> tuple[Path, bool]:
     """Where a session home lives, and whether a kept one (VIPREDICT_TEST_HOMES) is ready."""
-    import os
-
     kept = os.environ.get("VIPREDICT_TEST_HOMES", "").strip()
     if not kept:
         return factory.mktemp(name), False
-    home = Path(kept).resolve() / name
+    home = Path(kept).resolve() / WORKER / name
     return home, (home / "ready").is_file()
 
 
