@@ -59,7 +59,7 @@ def test_labels(text: str | None, label: int | None) -> None:
 
 def test_split_and_withheld_follow_the_store_datasets() -> None:
     assert _split("clingen_2020,clingen_2019") == "train_2019"  # in both: in-sample
-    assert _split("clingen_2020") == "holdout_2020" and _split("") == "other"
+    assert _split("clingen_2020") == "validation_2020" and _split("") == "other"
     assert _withheld("vep_dbnsfp_benign")  # the independent VEP-format test set
     assert not _withheld("clingen_2019,vep_dbnsfp_benign") and not _withheld("dbnsfp_v23_test")
 

@@ -23,7 +23,7 @@ def test_clingen_rows_are_split_into_training_and_holdout(store: Store):
     audit = load_set(store, SETS["clingen_x_gnomad_exports"])
     by_split = audit.rows.groupby("split")["dataset"].unique()
     assert list(by_split["train_2019"]) == ["clingen_2019"]
-    assert list(by_split["holdout_2020"]) == ["clingen_2020"]
+    assert list(by_split["validation_2020"]) == ["clingen_2020"]
     assert len(audit.freq) == len(audit.rows)
 
 

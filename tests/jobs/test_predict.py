@@ -11,6 +11,7 @@ tests score the real VEP and dbNSFP inputs from their own annotations.
 from __future__ import annotations
 
 import gzip
+import operator
 import shutil
 import tomllib
 from pathlib import Path
@@ -31,13 +32,14 @@ from vcf_cases import (
     write_vcf,
 )
 
-from vipredict.acmg import POINTS
+from vipredict.acmg import LEVELS, POINTS
 from vipredict.cli import app
 from vipredict.config import Settings, get_settings
 from vipredict.io.inputs import build_from_header, read_csq_vcf, record_from_key
 from vipredict.io.sources import resolve
 from vipredict.jobs.predict import predict_file
 from vipredict.model import scorer as scorer_module
+from vipredict.model.registry import LoadedModel
 from vipredict.model.scorer import RESULT_COLUMNS, Scorer, load_scorer
 
 runner = CliRunner()
@@ -63,6 +65,73 @@ def run_predict(home: Settings, tmp_path: Path, input_path: Path, *extra: str) -
         patch.undo()
     assert result.exit_code == 0, result.output
     return pd.read_csv(output, sep="\t", dtype=str, keep_default_na=False)
+
+
+#: Tavtigian points of each level, written out (the ACMG/ClinGen table, not the code's).
+LEVEL_POINTS = {"Supporting": 1, "Moderate": 2, "Strong": 4, "VeryStrong": 8}
+
+
+def code_by_hand(score: float, thresholds: dict[str, float | None]) -> str:
+    """The rule, read off the thresholds: the strongest PP3 level the score reaches (at or
+    above), else the strongest BP4 level it reaches (at or below), else none."""
+    for family, reaches in (("PP3", operator.ge), ("BP4", operator.le)):
+        for level in reversed(LEVELS):
+            threshold = thresholds[f"{family}_{level}"]
+            if threshold is not None and reaches(score, threshold):
+                return f"{family}_{level}"
+    return "none"
+
+
+def points_by_hand(code: str) -> int:
+    if code == "none":
+        return 0
+    family, level = code.split("_")
+    return LEVEL_POINTS[level] * (1 if family == "PP3" else -1)
+
+
+def next_level_by_hand(
+    score: float, thresholds: dict[str, float | None]
+) -> tuple[str, float] | None:
+    """The next stronger calibrated level of the score's own family (with no evidence: the
+    nearer of the first calibrated PP3 and BP4 levels), and the score distance to it."""
+    code = code_by_hand(score, thresholds)
+    families = ("PP3", "BP4") if code == "none" else (code.split("_")[0],)
+    above = -1 if code == "none" else LEVELS.index(code.split("_")[1])
+    options = []
+    for family in families:
+        for level in LEVELS[above + 1 :]:
+            threshold = thresholds[f"{family}_{level}"]
+            if threshold is not None:
+                options.append((abs(threshold - score), f"{family}_{level}"))
+                break
+    if not options:
+        return None
+    distance, nearest = min(options)
+    return nearest, distance
+
+
+def expected_answers(model: LoadedModel, rows: pd.DataFrame) -> pd.DataFrame:
+    """Profile, score, code and points of store rows, without the Scorer: each row goes to
+    the first profile whose every source it carries, is scored by that profile's booster and
+    coded against that profile's thresholds by :func:`code_by_hand`."""
+    profile = pd.Series("", index=rows.index)
+    for candidate in reversed(model.profiles):  # the first carried profile is written last
+        carried = rows[list(candidate.profile.sources)].notna().all(axis=1)
+        profile[carried] = candidate.name
+    score = pd.Series(np.nan, index=rows.index)
+    for candidate in model.profiles:
+        mine = profile == candidate.name
+        if mine.any():
+            values = rows.loc[mine, candidate.feature_names].astype("float64")
+            score[mine] = candidate.booster.predict(values)
+    thresholds = {p.name: p.calibration.thresholds for p in model.profiles}
+    codes = [
+        code_by_hand(s, thresholds[p]) if p else "none" for s, p in zip(score, profile, strict=True)
+    ]
+    return pd.DataFrame(
+        {"profile": profile, "score": score, "evidence": codes},
+        index=rows.index,
+    ).assign(points=lambda t: t["evidence"].map(points_by_hand))
 
 
 @pytest.fixture(scope="module")
@@ -109,9 +178,10 @@ def test_every_vcf_record_gets_a_row_in_order(vcf_results, good):
     ],
 )
 def test_bad_records_get_named_errors_and_good_ones_evidence(
-    vcf_results, tiny_loci, good, row, error
+    vcf_results, tiny_loci, tiny_scorer, good, row, error
 ):
-    """SYNTHETIC store: an error row has no score, evidence or next level, and says why."""
+    """SYNTHETIC store: an error row has no score, evidence or next level, and says why; a
+    good row gets the score and code its profile's booster and thresholds give."""
     result = vcf_results.iloc[row]
     assert result["error"] == error
     if error:
@@ -119,8 +189,15 @@ def test_bad_records_get_named_errors_and_good_ones_evidence(
         assert result["score"] == result["posterior"] == result["next_level"] == ""
         assert result["next_level_distance"] == "" and result["error_detail"] != ""
     else:
-        assert 0.0 <= float(result["score"]) <= 1.0
-        assert result["evidence"] not in ("", "none") and result["error_detail"] == ""
+        expected = expected_answers(
+            tiny_scorer.evidence_model, tiny_loci.rows.set_index("variant").loc[[good.key]]
+        ).iloc[0]
+        assert float(result["score"]) == pytest.approx(expected["score"], rel=1e-9)
+        assert (result["profile"], result["evidence"]) == (
+            expected["profile"],
+            expected["evidence"],
+        )
+        assert int(result["points"]) == expected["points"] and result["error_detail"] == ""
         assert result["model"].startswith("vipredict-noaf")
         assert result["priority_model"].startswith("vipredict-af")
         gene = tiny_loci.rows.set_index("variant").at[good.key, "gene"]
@@ -159,9 +236,15 @@ def test_evidence_and_points_agree(vcf_results):
         assert int(points) == POINTS.get(evidence, 0)
 
 
-def test_every_store_locus_is_answered_and_thin_rows_get_no_evidence(tiny_home, tiny_vcf, tmp_path):
+@pytest.fixture(scope="module")
+def locus_results(tiny_home, tiny_vcf, tmp_path_factory) -> pd.DataFrame:
+    """The CLI's answers to the VCF of every tiny store locus (SYNTHETIC)."""
+    return run_predict(tiny_home, tmp_path_factory.mktemp("loci"), tiny_vcf.path)
+
+
+def test_every_store_locus_is_answered_and_thin_rows_get_no_evidence(locus_results, tiny_vcf):
     """SYNTHETIC store: the sorted VCF of all loci; errors as the store says, in order."""
-    table = run_predict(tiny_home, tmp_path, tiny_vcf.path)
+    table = locus_results
     assert table["error"].tolist() == list(tiny_vcf.errors)
     thin = table[table["error"] == "insufficient_annotation"]
     assert len(thin) > 0 and (thin["score"] == "").all()  # no profile carried: no score
@@ -169,6 +252,35 @@ def test_every_store_locus_is_answered_and_thin_rows_get_no_evidence(tiny_home, 
     scored = table[table["error"] == ""]
     assert (scored["next_level"] != "").any()
     assert set(scored["BA1"]) <= {"met", "not_met", "unknown"} and len(set(scored["BA1"])) > 1
+
+
+def test_each_scored_locus_gets_the_code_its_profile_thresholds_give(
+    locus_results, tiny_loci, tiny_scorer
+):
+    """SYNTHETIC store, every scored locus: the profile, score, code, points and next level
+    worked out without the Scorer (:func:`expected_answers`, :func:`next_level_by_hand`).
+    The loci span several profiles and codes on both sides, so a code read against
+    another profile's thresholds, or a weaker level winning over a stronger, shows."""
+    scored = locus_results[locus_results["error"] == ""].reset_index(drop=True)
+    model = tiny_scorer.evidence_model
+    rows = tiny_loci.rows.set_index("variant").loc[scored["variant"]].reset_index(drop=True)
+    expected = expected_answers(model, rows)
+    np.testing.assert_allclose(scored["score"].astype(float), expected["score"], rtol=1e-9)
+    assert scored["profile"].tolist() == expected["profile"].tolist()
+    assert scored["evidence"].tolist() == expected["evidence"].tolist()
+    assert scored["points"].astype(int).tolist() == expected["points"].tolist()
+    assert expected["profile"].nunique() >= 4
+    assert {"none", "PP3_Supporting", "PP3_Moderate", "BP4_Supporting"} < set(expected["evidence"])
+    thresholds = {p.name: p.calibration.thresholds for p in model.profiles}
+    for answer, (score, profile) in zip(
+        scored.itertuples(), zip(expected["score"], expected["profile"], strict=True), strict=True
+    ):
+        heading = next_level_by_hand(score, thresholds[profile])
+        if heading is None:
+            assert answer.next_level == "" and answer.next_level_distance == ""
+        else:
+            assert answer.next_level == heading[0]
+            assert float(answer.next_level_distance) == pytest.approx(heading[1], abs=1e-12)
 
 
 def test_gzipped_vcf_and_tsvs_of_variants(tiny_home, mixed, good, tmp_path):

@@ -13,11 +13,18 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
-from vipredict.acmg import CLINGEN_PRIOR, EVIDENCE_CODES, assign_evidence, evidence_points
+from vipredict.acmg import (
+    CLINGEN_PRIOR,
+    EVIDENCE_CODES,
+    LEVELS,
+    assign_evidence,
+    evidence_points,
+)
 from vipredict.io.readers.scores import read_scores_tsv, read_unlabelled_tsv
 from vipredict.jobs.calibrate import calibrate_files
 from vipredict.model import calibration as cal
@@ -68,6 +75,35 @@ def _reference_posterior(x, y, g, grid, w, minpoints=100, gft=0.03, increment=0.
                 break
             step += 1
     return np.array(out)
+
+
+def _reference_thresholds(posteriors: np.ndarray, thrs: np.ndarray, post: np.ndarray) -> np.ndarray:
+    """Literal port of the original get_all_thresholds.m (its 1-based ``ind`` made 0-based).
+
+    ``thrs`` is ordered as the original scans it: descending scores with the
+    pathogenic posterior, ascending scores with the benign one (``1 - posterior``).
+    """
+    thresh = np.full((posteriors.shape[0], post.size), np.nan)
+    for b, curve in enumerate(posteriors):
+        for j, level in enumerate(post):
+            below = np.flatnonzero(curve < level)  # find(posteriors(b, :) < Post(j))
+            if below.size > 0 and below[0] > 0:  # ind = min(...) - 1; if ind > 0
+                thresh[b, j] = thrs[below[0] - 1]
+    return thresh
+
+
+def _alternating_blocks(outer: int) -> tuple[np.ndarray, np.ndarray]:
+    """Synthetic: ``outer`` at 0.2, 0.4, 0.6 (2000, 6000, 2000), the other at 0.3, 0.5 (900 each).
+
+    With ``min_labelled=1000`` a block of 2000 or 6000 is its own window (pure
+    ``outer`` class), while a block of 900 is too small and its window widens to
+    take in both neighbours: 8,000 of the 10,000 ``outer`` variants against 900
+    of the 1,800 others, a local likelihood ratio of 0.8 / 0.5 = 1.6 towards
+    ``outer``. Nowhere else does the posterior move towards the other class.
+    """
+    scores = np.repeat([0.2, 0.3, 0.4, 0.5, 0.6], [2000, 900, 6000, 900, 2000])
+    labels = np.repeat([outer, 1 - outer, outer, 1 - outer, outer], [2000, 900, 6000, 900, 2000])
+    return scores, labels
 
 
 def _synthetic(seed: int, n: int = 400) -> tuple[np.ndarray, np.ndarray]:
@@ -201,13 +237,75 @@ def test_uninformative_scores_reach_no_level(seed: int) -> None:
 def test_thresholds_follow_the_original_scan() -> None:
     grid = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
     curve = np.array([[0.01, 0.2, 0.05, 0.3, 0.9]])
-    levels = np.array([0.1, 0.5, 0.95])
+    levels = np.array([0.1, 0.5, 0.95, 0.005])
     # from the top: stays >= 0.1 down to 0.75 (0.5 dips), >= 0.5 only at 1.0, 0.95 never
+    # (1.0 already misses it); 0.005 is never crossed (all >= 0.01): not reached either
     got = cal._pathogenic_thresholds(curve, grid, levels)[0]
-    np.testing.assert_array_equal(got, [0.75, 1.0, np.nan])
-    # benignity 0.99, 0.8, ...: from the bottom only 0.0 stays >= 0.9; 0.995 never
-    benign = cal._benign_thresholds(curve, grid, np.array([0.9, 0.995]))[0]
-    np.testing.assert_array_equal(benign, [0.0, np.nan])
+    np.testing.assert_array_equal(got, [0.75, 1.0, np.nan, np.nan])
+    # benignity 0.99, 0.8, 0.95, 0.7, 0.1: from the bottom only 0.0 stays >= 0.9;
+    # 0.995 is missed at 0.0 already; 0.05 is never crossed: not reached
+    benign = cal._benign_thresholds(curve, grid, np.array([0.9, 0.995, 0.05]))[0]
+    np.testing.assert_array_equal(benign, [0.0, np.nan, np.nan])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_threshold_scan_matches_the_reference_port_cell_by_cell(seed: int) -> None:
+    """Random curves (synthetic) through both scans, against the literal port of the original.
+
+    Exponents spread the curves from near 0 to near 1, so every case occurs: a
+    level crossed inside the range, missed at the first score scanned, and never
+    crossed at all; the last two must both be NaN ("not reached").
+    """
+    rng = np.random.default_rng(seed)
+    grid = np.sort(rng.uniform(-1.0, 1.0, 12))
+    curves = rng.uniform(0, 1, (400, 12)) ** rng.uniform(0.02, 4.0, (400, 1))
+    levels = np.array([0.02, 0.3, 0.7, 0.98])
+    got_p = cal._pathogenic_thresholds(curves, grid, levels)
+    got_b = cal._benign_thresholds(curves, grid, levels)
+    np.testing.assert_array_equal(got_p, _reference_thresholds(curves[:, ::-1], grid[::-1], levels))
+    np.testing.assert_array_equal(got_b, _reference_thresholds(1.0 - curves, grid, levels))
+    for below in (
+        curves[:, None, :] < levels[None, :, None],
+        (1 - curves)[:, None, :] < levels[None, :, None],
+    ):
+        assert (~below.any(axis=2)).sum() >= 20  # never crossed
+        assert (below.any(axis=2) & ~below.all(axis=2)).sum() >= 20  # crossed inside the range
+
+
+@pytest.mark.parametrize(("outer", "family", "other"), [(1, "PP3", "BP4"), (0, "BP4", "PP3")])
+def test_a_level_the_posterior_never_crosses_is_not_reached(
+    outer: int, family: str, other: str
+) -> None:
+    """Point estimate and one-sided bound both report "not reached" (None), as the original.
+
+    ``_alternating_blocks`` holds the local LR at 1.6 where the posterior dips
+    and at 1 (pure class) elsewhere. With c = 16 the Supporting LR is 16^(1/8) =
+    1.41, under 1.6: the posterior never drops below the Supporting level, which
+    the original reports as not met; Moderate (LR 2), the 3-point level (2.83),
+    Strong and Very Strong are crossed at the dips, so their threshold is the
+    block beyond the last dip: 0.6 for PP3, 0.2 for BP4. Bootstrap counts move
+    by ~3%, far from 1.41 and 2, so every bootstrap agrees. (With ClinGen's c
+    the Supporting LR is 2.406, and a level above LR 2 cannot be left uncrossed:
+    the windows at one class's own scores include a cover of them that counts
+    each variant at most twice.)
+    """
+    scores, labels = _alternating_blocks(outer)
+    calibrator = LocalPosteriorCalibrator(c=16.0, min_labelled=1000, n_bootstrap=200)
+    result = calibrator.fit(scores, labels).result_
+    prior_odds = CLINGEN_PRIOR / (1 - CLINGEN_PRIOR)
+    dip_odds = 1.6 * prior_odds if outer == 1 else prior_odds / 1.6  # odds of pathogenicity
+    pure = float(outer)
+    dip = dip_odds / (1 + dip_odds)
+    np.testing.assert_array_equal(result.grid, [0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 1.0])
+    np.testing.assert_allclose(
+        result.posterior, [pure, pure, dip, pure, dip, pure, pure], rtol=1e-12
+    )
+    edge = 0.6 if family == "PP3" else 0.2
+    expected = {f"{family}_{lv}": (None if lv == "Supporting" else edge) for lv in LEVELS}
+    expected |= {f"{other}_{lv}": None for lv in LEVELS}
+    assert result.point_thresholds == expected
+    assert result.thresholds == expected
+    assert result.three_point == {f"{family}_3pt": edge, f"{other}_3pt": None}
 
 
 @pytest.mark.parametrize(
@@ -226,18 +324,50 @@ def test_discount_counts_unreached_as_most_conservative(values, pathogenic, expe
 # --------------------------------------------------------------------------- REVEL 2019
 
 
-@pytest.mark.e2e
-@pytest.mark.parametrize("code", [c for c, v in PUBLISHED_REVEL.items() if v is not None])
-def test_revel_point_estimate_reproduces_published(revel_result, code: str) -> None:
-    assert revel_result.point_thresholds[code] == pytest.approx(PUBLISHED_REVEL[code], abs=0.05)
+#: Levels each REVEL 2019 calibration leaves unreached, point estimate and bound alike
+#: (measured); every other level must be reached by both.
+REVEL_UNREACHED = {
+    "revel_result": set(),
+    "revel_with_unlabelled": {"PP3_VeryStrong", "BP4_VeryStrong"},
+}
 
 
 @pytest.mark.e2e
+@pytest.mark.parametrize("calibration", list(REVEL_UNREACHED))
+def test_revel_point_thresholds_follow_the_reference_scan(
+    request: pytest.FixtureRequest, calibration: str
+) -> None:
+    """The point thresholds are the original's scan of the point-estimate curve.
+
+    Pejaver et al. publish REVEL's point estimates only in Table S1, which the
+    mirror does not hold, so the published bounds (Table 2) are compared with
+    our bounds (below), never with our point estimates.
+    """
+    result: CalibrationResult = request.getfixturevalue(calibration)
+    levels_p, levels_b = LocalPosteriorCalibrator()._level_posteriors()
+    curve = result.posterior[None, :]
+    pathogenic = _reference_thresholds(curve[:, ::-1], result.grid[::-1], levels_p[:4])[0]
+    benign = _reference_thresholds(1.0 - curve, result.grid, levels_b[:4])[0]
+    expected = {f"PP3_{lv}": pathogenic[k] for k, lv in enumerate(LEVELS)}
+    expected |= {f"BP4_{lv}": benign[k] for k, lv in enumerate(LEVELS)}
+    expected = {k: None if np.isnan(v) else float(v) for k, v in expected.items()}
+    assert result.point_thresholds == expected
+    assert {k for k, v in expected.items() if v is None} == REVEL_UNREACHED[calibration]
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("calibration", list(REVEL_UNREACHED))
 @pytest.mark.parametrize("code", EVIDENCE_CODES)
-def test_revel_discount_is_conservative(revel_result, code: str) -> None:
-    disc, point = revel_result.thresholds[code], revel_result.point_thresholds[code]
-    if disc is not None:
-        assert point is not None
+def test_revel_discount_is_conservative(
+    request: pytest.FixtureRequest, calibration: str, code: str
+) -> None:
+    """The one-sided bound gives evidence to fewer scores than the point estimate, never more."""
+    result: CalibrationResult = request.getfixturevalue(calibration)
+    disc, point = result.thresholds[code], result.point_thresholds[code]
+    if code in REVEL_UNREACHED[calibration]:
+        assert disc is None and point is None
+    else:
+        assert disc is not None and point is not None
         assert disc >= point if code.startswith("PP3") else disc <= point
 
 
@@ -255,24 +385,60 @@ def revel_with_unlabelled(revel: tuple[np.ndarray, np.ndarray]) -> CalibrationRe
     return LocalPosteriorCalibrator(n_bootstrap=10_000).fit(scores, labels, unlabelled).result_
 
 
+#: How far our bound's coverage may stray from the published one's, relative to it.
+COVERAGE_TOLERANCE = 0.10
+
+
+def _class_coverage(scores: np.ndarray, labels: np.ndarray, code: str, threshold: float) -> float:
+    """Share of the code's own class (P/LP for PP3, B/LB for BP4) reaching ``threshold``."""
+    if code.startswith("PP3"):
+        return float((scores[labels == 1] >= threshold).mean())
+    return float((scores[labels == 0] <= threshold).mean())
+
+
+_NEEDS_GNOMAD = "needs gnomAD's dense low-score tail; in the VUS stand-in 0.16% of scores are "
+_NEEDS_GNOMAD += "<= 0.016 and none <= 0.003, so the 3% unlabelled window is wide there"
+
+#: Published REVEL levels the VUS stand-in does not reproduce, and how far it is (measured).
+REVEL_NOT_REPRODUCED = {
+    "BP4_Strong": f"BP4_Strong (0.016) {_NEEDS_GNOMAD}: measured 0.029, which gives BP4_Strong "
+    "to 6.4% of the B/LB where the published threshold gives it to 2.2%",
+    "BP4_VeryStrong": f"BP4_VeryStrong (0.003) {_NEEDS_GNOMAD}: not reached",
+}
+
+
+def _published_revel_case(code: str) -> Any:
+    """A parameter, marked as a strict expected failure where REVEL_NOT_REPRODUCED says why."""
+    reason = REVEL_NOT_REPRODUCED.get(code)
+    if reason is None:
+        return code
+    return pytest.param(code, marks=pytest.mark.xfail(strict=True, reason=reason))
+
+
 @pytest.mark.e2e
-@pytest.mark.parametrize("code", [c for c, v in PUBLISHED_REVEL.items() if c != "BP4_VeryStrong"])
-def test_revel_bounded_thresholds_reproduce_published(revel_with_unlabelled, code: str) -> None:
+@pytest.mark.parametrize("code", [_published_revel_case(code) for code in EVIDENCE_CODES])
+def test_revel_bounded_thresholds_reproduce_published(
+    revel, revel_with_unlabelled, code: str
+) -> None:
+    """Our one-sided bounds against the published ones (Table 2): bound with bound.
+
+    Scores are compared where they matter, in the variants they give the code:
+    the share of the code's own class in the 2019 set reaching our threshold must
+    be within 10% (relative) of the share reaching the published one. A fixed
+    score tolerance cannot serve: REVEL's levels sit from 0.003 to 0.932, and
+    the old ``abs=0.05`` let BP4_Strong (0.016) anywhere in [0, 0.066], up to 9
+    times its published coverage (19.9% of the B/LB instead of 2.2%). A level
+    the paper leaves unreached (PP3_VeryStrong) must be unreached here.
+    """
+    scores, labels = revel
     got, published = revel_with_unlabelled.thresholds[code], PUBLISHED_REVEL[code]
-    assert (got is None) == (published is None)
-    if published is not None:
-        assert got == pytest.approx(published, abs=0.05)
-
-
-@pytest.mark.e2e
-@pytest.mark.xfail(
-    strict=True,
-    reason="BP4_VeryStrong (0.003) needs gnomAD's dense low-score tail; the VUS stand-in has "
-    "too few very low REVEL scores, so the 3% window is wide there and the level is not reached",
-)
-def test_revel_bp4_very_strong_needs_gnomad(revel_with_unlabelled) -> None:
-    got = revel_with_unlabelled.thresholds["BP4_VeryStrong"]
-    assert got is not None and got == pytest.approx(0.003, abs=0.05)
+    if published is None:
+        assert got is None
+        return
+    assert got is not None
+    expected = _class_coverage(scores, labels, code, published)
+    reached = _class_coverage(scores, labels, code, got)
+    assert reached == pytest.approx(expected, rel=COVERAGE_TOLERANCE)
 
 
 @pytest.mark.e2e

@@ -7,13 +7,12 @@ tier); the ClinGen set checks and the unlabelled-set plumbing run on real rows
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.model_selection import StratifiedGroupKFold
 from synthetic import CONFIG as TINY_CONFIG
 from synthetic import DATASET as TINY_DATASET
 
@@ -25,12 +24,11 @@ from vipredict.io.readers.clingen import read_clingen_set
 from vipredict.jobs.train import unlabelled_rows
 from vipredict.model.calibration import CalibrationResult
 from vipredict.model.training import (
-    LeakageError,
     TrainingConfig,
-    assert_no_leakage,
     cap_levels,
     fit_classifier,
     fit_local,
+    gene_grouped_oof_scores,
     label_free_imputation,
     mask_sources,
     train_feature_set,
@@ -66,34 +64,86 @@ def test_a_feature_set_emitting_evidence_with_frequency_is_refused(tmp_path, mon
         load_feature_set("bad")
 
 
-# --------------------------------------------------------------------------- leakage and folds
+# --------------------------------------------------------------------------- folds
 
 
-def test_a_shared_variant_is_leakage():
-    """Synthetic frames: the error counts the shared variants and names one."""
-    train = pd.DataFrame({"variant": ["GRCh37:1:1:A:G", "GRCh37:1:2:A:G"]})
-    assert_no_leakage(train, pd.DataFrame({"variant": ["GRCh37:1:3:A:G"]}))
-    with pytest.raises(LeakageError, match=r"1 variants .* e\.g\. GRCh37:1:2:A:G"):
-        assert_no_leakage(train, pd.DataFrame({"variant": ["GRCh37:1:2:A:G", "GRCh37:1:4:C:T"]}))
+@dataclass
+class FoldModel:
+    """A stand-in for one fold's classifier: the genes and labels it was fitted on, the
+    rows it scored; each row's score is its ``row_id`` / 100,000, so a score shows where
+    it came from."""
+
+    fitted: pd.DataFrame  # gene_code, row_id, label of every training row
+    scored: list[np.ndarray] = field(default_factory=list)
+
+    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
+        self.scored.append(features["row_id"].to_numpy())
+        score = features["row_id"].to_numpy() / 100_000
+        return np.column_stack([1 - score, score])
+
+
+def recording_fitter(log: list[FoldModel]):
+    """A ``Fitter`` (as :mod:`vipredict.jobs.dask` plugs one in) that fits nothing and
+    remembers what it was given."""
+
+    def fit(features: pd.DataFrame, labels: np.ndarray, config: TrainingConfig) -> FoldModel:
+        fitted = features[["gene_code", "row_id"]].assign(label=labels)
+        log.append(FoldModel(fitted.reset_index(drop=True)))
+        return log[-1]
+
+    return fit
+
+
+def check_gene_grouped_folds(
+    genes: pd.Series, labels: np.ndarray, config: TrainingConfig
+) -> list[FoldModel]:
+    """Run THE PROJECT's ``gene_grouped_oof_scores`` with a recording fitter and check that
+    no fold fits on a gene it scores, each row is scored once (by its own fold) and each
+    fitter saw the labels of its own rows. Returns the folds for further checks."""
+    codes = genes.astype("category").cat.codes.to_numpy()
+    row_id = np.arange(len(labels))
+    features = pd.DataFrame({"gene_code": codes, "row_id": row_id, "x": 0.0}, index=genes.index)
+    log: list[FoldModel] = []
+    oof = gene_grouped_oof_scores(features, labels, genes, config, recording_fitter(log))
+    assert len(log) == config.cv_folds
+    np.testing.assert_array_equal(oof, row_id / 100_000)  # every row, its own score, once
+    scored = np.concatenate([s for model in log for s in model.scored])
+    assert sorted(scored) == list(row_id)
+    everything = set(codes)
+    for model in log:
+        fitted = set(model.fitted["gene_code"])
+        scored_genes = set(codes[np.concatenate(model.scored)])
+        assert not fitted & scored_genes, "a gene is split between fitting and scoring"
+        assert fitted | scored_genes == everything  # the other folds' genes all fit it
+        seen = model.fitted["label"].to_numpy()
+        np.testing.assert_array_equal(seen, labels[model.fitted["row_id"].to_numpy()])
+    return log
+
+
+def test_out_of_fold_scores_never_split_a_gene():
+    """40 SYNTHETIC genes of 3 to 7 variants (labels mixed within genes), a frame indexed
+    from 1,000: four folds, none fitted on a gene it scores, every row scored once."""
+    sizes = [3 + g % 5 for g in range(40)]
+    genes = pd.Series(
+        [f"G{g:02d}" for g, size in enumerate(sizes) for _ in range(size)], dtype="string"
+    )
+    genes.index = 1_000 + 2 * np.arange(len(genes))
+    labels = (np.arange(len(genes)) % 2 == 0).astype(int)
+    config = replace(TrainingConfig.from_toml(), cv_folds=4, mask_augmentation=False)
+    for model in check_gene_grouped_folds(genes, labels, config):
+        scored = labels[np.concatenate(model.scored)]
+        assert 0 < scored.mean() < 1  # stratified: each fold scores both classes
 
 
 @pytest.mark.e2e
-def test_clingen_2019_and_2020_share_no_variant():
-    train, test = read_clingen_set("2019"), read_clingen_set("2020")
-    assert_no_leakage(train, test)
-    with pytest.raises(LeakageError, match="1 variants"):
-        assert_no_leakage(train, pd.concat([test, train.head(1)]))
-
-
-@pytest.mark.e2e
-def test_gene_grouped_folds_never_split_a_gene():
+def test_gene_grouped_folds_on_the_clingen_2019_set_never_split_a_gene():
+    """The real 2019 set and the default configuration, through the project's function:
+    no gene split, every row scored once, each fold 30-70% P/LP."""
     train = read_clingen_set("2019")
-    config = TrainingConfig.from_toml()
-    folds = StratifiedGroupKFold(n_splits=config.cv_folds, shuffle=True, random_state=config.seed)
     labels = train["label"].to_numpy(dtype=int)
-    for fit_idx, score_idx in folds.split(train, labels, groups=train["gene"].astype(str)):
-        assert not set(train["gene"].iloc[fit_idx]) & set(train["gene"].iloc[score_idx])
-        assert 0.3 < labels[score_idx].mean() < 0.7
+    folds = check_gene_grouped_folds(train["gene"].astype(str), labels, TrainingConfig.from_toml())
+    for model in folds:
+        assert 0.3 < labels[np.concatenate(model.scored)].mean() < 0.7
 
 
 def test_config_round_trips_for_reproducible_runs():
@@ -260,6 +310,44 @@ def test_an_unknown_cap_is_refused():
         cap_levels(_calibration({code: 0.5 for code in EVIDENCE_CODES}), "Huge")
 
 
+#: Distinct thresholds (a level not reached: None), so a value moved to another code shows.
+UNCAPPED = {
+    "PP3_Supporting": 0.61, "PP3_Moderate": 0.72, "PP3_Strong": 0.83, "PP3_VeryStrong": 0.94,
+    "BP4_Supporting": 0.39, "BP4_Moderate": 0.28, "BP4_Strong": 0.17, "BP4_VeryStrong": None,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("pp3_max", "bp4_max", "expected"),
+    [
+        (  # the default: PP3 up to Strong, BP4 up to Moderate
+            "Strong",
+            "Moderate",
+            {**UNCAPPED, "PP3_VeryStrong": None, "BP4_Strong": None},
+        ),
+        (
+            "Supporting",
+            "Strong",
+            {**UNCAPPED, "PP3_Moderate": None, "PP3_Strong": None, "PP3_VeryStrong": None},
+        ),
+        ("VeryStrong", "Supporting", {**UNCAPPED, "BP4_Moderate": None, "BP4_Strong": None}),
+    ],
+)
+def test_capping_keeps_each_allowed_threshold_and_drops_the_rest(pp3_max, bp4_max, expected):
+    """Known answers: the exact thresholds left; the input calibration is not changed."""
+    calibration = _calibration(dict(UNCAPPED))
+    capped = cap_levels(calibration, pp3_max, bp4_max)
+    assert capped.thresholds == expected
+    assert calibration.thresholds == UNCAPPED
+    assert capped.grid is calibration.grid and capped.prior == calibration.prior
+
+
+def test_bp4_is_not_capped_unless_asked():
+    """``bp4_max_level`` defaults to VeryStrong: every BP4 threshold is kept."""
+    capped = cap_levels(_calibration(dict(UNCAPPED)), "Moderate").thresholds
+    assert capped == {**UNCAPPED, "PP3_Strong": None, "PP3_VeryStrong": None}
+
+
 # --------------------------------------------------------------------------- unlabelled set
 
 #: The mirror's one unlabelled source with per-tool scores: 232 real dbNSFP v4 rows.
@@ -326,7 +414,9 @@ def test_the_unlabelled_condition_uses_the_final_models_scores(trained_home):
         lightgbm={**TrainingConfig.from_toml().lightgbm, "n_estimators": 40},
     )
     unlabelled = unlabelled_rows(config, store, train)
-    trained = train_feature_set(train, load_feature_set("noaf"), config, unlabelled=unlabelled)
+    noaf = load_feature_set("noaf")  # the first and last profiles: the richest and the smallest
+    two = replace(noaf, profiles=(noaf.profiles[0], noaf.profiles[-1]))
+    trained = train_feature_set(train, two, config, unlabelled=unlabelled)
     used = 0
     for profile in trained.profiles:  # each profile: the unlabelled rows that carry it
         usable = unlabelled[profile.profile.carried_by(unlabelled)]

@@ -1,5 +1,6 @@
 """Exports of a SYNTHETIC queue (tiny home): CSV/TSV keep every item and its decision; the VCF
-is read back by pysam (and bcftools when installed), its text percent-encoded."""
+is read back by pysam and queried by bcftools (pysam's bundled copy always, the binary on PATH
+when installed), its text percent-encoded."""
 
 from __future__ import annotations
 
@@ -13,7 +14,13 @@ import pandas as pd
 import pysam
 import pytest
 
-from vipredict.queue.export import EXPORT_COLUMNS, ExportError, encode_info, write_export
+from vipredict.queue.export import (
+    EXPORT_COLUMNS,
+    ExportError,
+    encode_info,
+    keyed_items,
+    write_export,
+)
 from vipredict.queue.ranking import ITEM_COLUMNS
 from vipredict.queue.store import DECISION_COLUMNS, Decision, QueueRecord, QueueStore
 from vipredict.variants import CANONICAL_CONTIGS
@@ -77,28 +84,74 @@ def test_vcf_is_valid_sorted_and_carries_rank_reason_and_decision(decided, tmp_p
     assert unquote(by_key[key].info["VIPQ_NOTE"]) == "seen; in 3 = families, ok"
 
 
-@pytest.mark.skipif(shutil.which("bcftools") is None, reason="bcftools not installed")
-def test_bcftools_reads_the_vcf(decided, tmp_path: Path):
+def _pysam_bcftools(args: list[str]) -> str:
+    """``bcftools query ARGS`` through the bcftools pysam (a dependency) carries: no binary."""
+    import pysam.bcftools
+
+    return pysam.bcftools.query(*args)
+
+
+def _bcftools_binary(args: list[str]) -> str:
+    """``bcftools query ARGS`` through the bcftools on PATH (Debian's bcftools package)."""
+    command = ["bcftools", "query", *args]
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+
+NO_BCFTOOLS = (
+    "bcftools is not on PATH (Debian package bcftools): the same query still runs through "
+    "pysam's bundled bcftools ([pysam]) and the decisions are read back with pysam "
+    "(test_only_the_decided_record_carries_a_decision)"
+)
+
+
+@pytest.mark.parametrize(
+    "run",
+    [
+        pytest.param(_pysam_bcftools, id="pysam"),
+        pytest.param(
+            _bcftools_binary,
+            id="binary",
+            marks=pytest.mark.skipif(shutil.which("bcftools") is None, reason=NO_BCFTOOLS),
+        ),
+    ],
+)
+def test_bcftools_finds_the_rejected_record(decided, tmp_path: Path, run):
+    """bcftools' own VCF parser and filter language pick the one rejected item and its curator."""
     record, key = decided
     output = tmp_path / "queue.vcf"
     write_export(record, "vcf", output)
-    query = subprocess.run(
+    query = run(
         [
-            "bcftools",
-            "query",
             "-i",
             'INFO/VIPQ_DECISION="reject"',
             "-f",
             "%CHROM:%POS:%REF:%ALT\t%INFO/VIPQ_CURATOR\n",
             str(output),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
+        ]
     )
-    assert pd.read_csv(io.StringIO(query.stdout), sep="\t", header=None).values.tolist() == [
+    assert pd.read_csv(io.StringIO(query), sep="\t", header=None).values.tolist() == [
         [key.split(":", 1)[1], "cur-9"]
     ]
+
+
+def test_only_the_decided_record_carries_a_decision(decided, tmp_path: Path):
+    """htslib (pysam) reads every record: the rejected one has its decision, curator and
+    note, no other record has any; each record's rank, evidence and points are its item's."""
+    record, key = decided
+    output = tmp_path / "queue.vcf"
+    write_export(record, "vcf", output)
+    items = keyed_items(record.items).set_index("variant")
+    with pysam.VariantFile(str(output)) as vcf:
+        seen = {f"GRCh37:{r.chrom}:{r.pos}:{r.ref}:{r.alts[0]}": r.info for r in vcf}
+    assert set(seen) == set(items.index) and len(seen) == len(items)
+    decision = {"VIPQ_DECISION", "VIPQ_CURATOR", "VIPQ_NOTE"}
+    assert [k for k, info in seen.items() if decision & set(info.keys())] == [key]
+    info = seen[key]
+    assert (info["VIPQ_DECISION"], info["VIPQ_CURATOR"]) == ("reject", "cur-9")
+    for variant, info in seen.items():
+        item = items.loc[variant]
+        assert (info["VIPQ_RANK"], info["VIPQ_POINTS"]) == (int(item["rank"]), int(item["points"]))
+        assert info["VIP_EVIDENCE"] == (item["evidence"],)
 
 
 def test_vcf_refuses_mixed_builds(decided):

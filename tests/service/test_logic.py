@@ -1,5 +1,5 @@
-"""PredictionService in-process, on the SYNTHETIC tiny home: agreement with the Scorer,
-explanations, frequency criteria, the model card, the annotated VCF, uploads and limits.
+"""PredictionService in-process, on the SYNTHETIC tiny home: answers worked out without the
+Scorer, explanations, frequency criteria, the model card, the annotated VCF, uploads and limits.
 
 The tiny home's variants, scores and frequencies are made up: these tests check
 what the service does with whatever the champions say, never a real figure.
@@ -11,7 +11,6 @@ import gzip
 import json
 import math
 from importlib import metadata
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,31 +20,17 @@ from vipredict.acmg import BA1_FAF
 from vipredict.config import DEFAULT_BS1_FAF, Limits, SettingsError, get_settings
 from vipredict.features.frequency import GRPMAX_EXCLUDED
 from vipredict.io.files import json_safe
-from vipredict.io.inputs import record_from_key
 from vipredict.io.vcf import VIP_INFO_HEADERS
+from vipredict.model.registry import LoadedModel
 from vipredict.model.scorer import frequency_evidence
+from vipredict.schema import CONSERVATION_SCORES, FUNCTIONAL_SCORES
 from vipredict.service.predictor import PredictionService
-from vipredict.service.schemas import VariantIn, VariantOut
+from vipredict.service.schemas import VariantIn
 from vipredict.service.security import ServingError, decode_upload
 from vipredict.variants import parse_variant_key
 
 #: Keys that never reach the store's answer: unknown locus, wrong build, indel, garbage.
 BAD_KEYS = ("GRCh37:1:1:A:G", "GRCh38:1:1000000:G:A", "GRCh37:1:1000000:G:GA", "not a key")
-
-
-def _text(value: Any) -> str:
-    """A result cell as text: missing (None, NaN, pd.NA) is empty."""
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return ""
-    return str(value)
-
-
-def _number(value: Any) -> float | None:
-    """A result number as JSON can say it: missing and infinite (an LR at posterior 1) are null."""
-    if value is None or pd.isna(value):
-        return None
-    number = float(value)
-    return number if math.isfinite(number) else None
 
 
 def _wrong_ref(key: str) -> str:
@@ -55,66 +40,112 @@ def _wrong_ref(key: str) -> str:
     return f"{v.build}:{v.chrom}:{v.pos}:{wrong}:{v.alt}"
 
 
-def _flatten(out: VariantOut) -> dict[str, Any]:
-    """A service answer in the Scorer's result columns (what both must agree on)."""
-    frequency = out.frequency_evidence
-    return {
-        "input": out.input,
-        "variant": out.variant or "",
-        "gene": out.gene or "",
-        "evidence": out.evidence,
-        "points": out.points,
-        "next_level": out.next_level.code if out.next_level else "",
-        "BA1": frequency.BA1.status if frequency else "",
-        "BS1": frequency.BS1.status if frequency else "",
-        "PM2_Supporting": frequency.PM2.status if frequency else "",
-        "priority_model": out.priority.model or "",
-        "model": out.model.name,
-        "model_version": out.model.version,
-        "run_id": out.model.run_id,
-        "error": out.error or "",
-        "error_detail": out.error_detail or "",
-    }
+#: Tavtigian points of each code, written out (the ACMG/ClinGen table, not the code's).
+HAND_POINTS = {
+    "none": 0,
+    "PP3_Supporting": 1, "PP3_Moderate": 2, "PP3_Strong": 4, "PP3_VeryStrong": 8,
+    "BP4_Supporting": -1, "BP4_Moderate": -2, "BP4_Strong": -4, "BP4_VeryStrong": -8,
+}  # fmt: skip
 
 
-def test_results_agree_with_scorer(
-    prediction_service: PredictionService,
-    judged_keys: list[str],
-    unjudged_keys: dict[str, list[str]],
+def code_of(score: float, thresholds: dict[str, float | None]) -> str:
+    """The strongest code whose threshold the score reaches (PP3 at or above, BP4 at or
+    below; PP3 first), or none: the rule read off the thresholds."""
+    reached = [
+        code
+        for code, threshold in thresholds.items()
+        if threshold is not None
+        and (score >= threshold if code.startswith("PP3") else score <= threshold)
+    ]
+    strength = {"Supporting": 1, "Moderate": 2, "Strong": 3, "VeryStrong": 4}
+    return max(
+        reached, key=lambda c: (c.startswith("PP3"), strength[c.split("_")[1]]), default="none"
+    )
+
+
+def expected_answers(model: LoadedModel, rows: pd.DataFrame) -> pd.DataFrame:
+    """Profile, score, posterior and code of store rows, worked out without the Scorer: the
+    first profile whose every source the row carries, that profile's booster score, the
+    posterior read off its calibration curve, the code its thresholds give."""
+    out = pd.DataFrame({"profile": "", "score": np.nan, "posterior": np.nan}, index=rows.index)
+    for candidate in reversed(model.profiles):  # the first carried profile is written last
+        out.loc[rows[list(candidate.profile.sources)].notna().all(axis=1), "profile"] = (
+            candidate.name
+        )
+    for candidate in model.profiles:
+        mine = out["profile"] == candidate.name
+        if mine.any():
+            score = candidate.booster.predict(rows.loc[mine, candidate.feature_names].astype(float))
+            calibration = candidate.calibration
+            out.loc[mine, "score"] = score
+            out.loc[mine, "posterior"] = np.interp(score, calibration.grid, calibration.posterior)
+    thresholds = {p.name: p.calibration.thresholds for p in model.profiles}
+    out["evidence"] = [
+        code_of(score, thresholds[profile]) if profile else "none"
+        for score, profile in zip(out["score"], out["profile"], strict=True)
+    ]
+    return out
+
+
+def test_stored_variants_get_the_answer_of_their_profile(
+    prediction_service: PredictionService, store_rows: pd.DataFrame
 ):
-    """A third of the SYNTHETIC judged keys, every stored key the model cannot judge, a
-    ref_mismatch and bad keys: the service says what ``Scorer.score_records`` says, field
-    by field."""
-    stored = [*judged_keys[::3], *(k for keys in unjudged_keys.values() for k in keys)]
-    keys = [*stored, _wrong_ref(judged_keys[0]), *BAD_KEYS]
-    served = prediction_service.predict([VariantIn(variant=k) for k in keys])
-    reference = prediction_service.scorer.score_records([record_from_key(k) for k in keys])
-    assert len(served) == len(reference) == len(keys)
+    """Every SYNTHETIC store row through the warmed cache, against :func:`expected_answers`,
+    the LR of that posterior at ClinGen's prior (by hand), the points of the code (by hand)
+    and the priority model's own score. A row with no score at all is ``no_features``; one
+    that carries no profile is ``insufficient_annotation``."""
+    outs = prediction_service.predict([VariantIn(variant=str(k)) for k in store_rows["variant"]])
     model = prediction_service.scorer.evidence_model
-    errors = set()
-    for out, (_, ref) in zip(served, reference.iterrows(), strict=True):
-        expected = {column: _text(ref[column]) for column in _flatten(out)}
-        expected["points"] = int(ref["points"])
-        if not expected["model"]:
-            # A record never scored has no model in the result table; JSON always names
-            # the evidence model that would have judged it.
-            expected.update(model=model.name, model_version=model.version, run_id=model.run_id)
-        assert _flatten(out) == expected
-        for name, value in (
-            ("score", out.score),
-            ("posterior", out.posterior),
-            ("likelihood_ratio", out.likelihood_ratio),
-            ("priority_score", out.priority.score),
-        ):
-            expected_value = _number(ref[name])
-            if expected_value is None:
-                assert value is None, name
-            else:
-                assert value == pytest.approx(expected_value, rel=1e-9), name
-        if out.next_level is not None:
-            assert out.next_level.score_distance == pytest.approx(ref["next_level_distance"])
-        errors.add(out.error)
-    assert errors >= {None, "no_features", "insufficient_annotation", "ref_mismatch", "not_snv"}
+    priority = prediction_service.scorer.priority_model
+    assert priority is not None
+    priority_scores = priority.predict(store_rows)
+    expected = expected_answers(model, store_rows)
+    scores = [c for c in (*CONSERVATION_SCORES, *FUNCTIONAL_SCORES) if c in store_rows]
+    blank = store_rows[scores].isna().all(axis=1).to_numpy()
+    for i, (out, want) in enumerate(zip(outs, expected.itertuples(), strict=True)):
+        assert (out.variant, out.gene) == (
+            store_rows["variant"].iloc[i],
+            store_rows["gene"].iloc[i],
+        )
+        assert (out.model.name, out.model.version) == (model.name, model.version)
+        if not want.profile:
+            assert out.error == ("no_features" if blank[i] else "insufficient_annotation")
+            assert (out.score, out.posterior, out.profile) == (None, None, None)
+            assert (out.evidence, out.points, out.next_level) == ("none", 0, None)
+            continue
+        assert out.error is None and out.profile == want.profile
+        assert out.score == pytest.approx(want.score, rel=1e-9)
+        assert out.posterior == pytest.approx(want.posterior, rel=1e-9)
+        if want.posterior < 1:
+            odds = want.posterior / (1 - want.posterior) / (0.0441 / (1 - 0.0441))
+            assert out.likelihood_ratio == pytest.approx(odds, rel=1e-9)
+        assert (out.evidence, out.points) == (want.evidence, HAND_POINTS[want.evidence])
+        assert out.priority.score == pytest.approx(priority_scores[i], rel=1e-9)
+    assert {"none", "PP3_Supporting", "BP4_Supporting", "PP3_Moderate"} < set(expected["evidence"])
+    assert expected["profile"].nunique() >= 4 and blank.any()
+
+
+def test_keys_the_store_cannot_answer_get_named_errors(
+    prediction_service: PredictionService, judged_keys: list[str]
+):
+    """A stored locus asked with another REF, a locus not stored, another build, an indel and
+    garbage: each its own named error, no score and no evidence, its key kept when it had one."""
+    wrong = _wrong_ref(judged_keys[0])
+    stored_ref = parse_variant_key(judged_keys[0]).ref
+    keys = [wrong, *BAD_KEYS]
+    expected = [
+        ("ref_mismatch", wrong, f"reference at this locus is {stored_ref}"),
+        ("no_features", BAD_KEYS[0], "not in the feature store"),
+        ("no_features", BAD_KEYS[1], "not in the feature store"),
+        ("not_snv", None, "not a single-nucleotide variant"),
+        ("malformed_record", None, "is not build:chrom:pos:ref:alt"),
+    ]
+    outs = prediction_service.predict([VariantIn(variant=k) for k in keys])
+    for out, key, (error, variant, detail) in zip(outs, keys, expected, strict=True):
+        assert (out.input, out.error, out.variant) == (key, error, variant)
+        assert detail in (out.error_detail or "")
+        assert (out.score, out.evidence, out.points, out.profile) == (None, "none", 0, None)
+        assert out.model.name == prediction_service.scorer.evidence_model.name
 
 
 def test_lazy_and_precomputed_answers_match(

@@ -100,7 +100,7 @@ SILENT_TERMS = frozenset(
 WITHHELD_DATASETS = frozenset({"vep_dbnsfp_benign", "vep_dbnsfp_pathogenic"})
 #: Results a labelled row keeps: scored, or judged too thinly annotated for evidence.
 JUDGED_ERRORS = ("", "insufficient_annotation")
-_SPLIT_ORDER = ("train_2019", "holdout_2020")
+_SPLIT_ORDER = ("train_2019", "validation_2020")
 
 
 def _term(token: str) -> str:

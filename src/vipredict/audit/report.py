@@ -34,7 +34,7 @@ FOREST_PANELS = {
     "bp4_on_pathogenic": "BP4 on P/LP",
     "calibration_gap": "observed − expected P/LP",
 }
-SPLIT_ORDER = ("holdout_2020", "train_2019", "other")
+SPLIT_ORDER = ("validation_2020", "train_2019", "other")
 TABLE_METRICS = tuple(METRICS)
 
 
@@ -61,7 +61,7 @@ def limits_text(result: AuditResult) -> list[str]:
         & (groups["grouping"] == "af_band")
         & (groups["group"] != "unknown")
     ]
-    held = in_genes[in_genes["split"] == "holdout_2020"]
+    held = in_genes[in_genes["split"] == "validation_2020"]
     observed = held[held["group"] != "not observed"]
     variants = result.healthy.variants
     return [
@@ -70,12 +70,12 @@ def limits_text(result: AuditResult) -> list[str]:
         f"ClinVar alleles on chr1. Of the {clingen['labelled']:,} labelled ClinGen variants, "
         f"{int(in_genes['n'].sum()):,} lie in those 69 genes; every other variant is in the group "
         "'unknown', which says nothing about ancestry.",
-        f"In the 2020 hold-out only {int(observed['n'].sum()):,} variants were observed in any "
-        f"gnomAD group, {int(observed['n_pathogenic'].sum()):,} of them P/LP. Per-group AUROC, "
+        f"In the 2020 validation set only {int(observed['n'].sum()):,} variants were observed in "
+        f"any gnomAD group, {int(observed['n_pathogenic'].sum()):,} of them P/LP. Per-group AUROC, "
         "calibration and the rate of BP4 on P/LP therefore cannot be estimated per ancestry on "
         "held-out data; the rate of PP3 on B/LB can, with wide intervals.",
         "Rows of the 2019 set were used to fit the model: their metrics are in-sample and "
-        "optimistic. Read performance from the 2020 hold-out rows only.",
+        "optimistic. Read performance from the 2020 validation rows only.",
         "A group here is where a variant was seen in gnomAD/ExAC, not the ancestry of a tested "
         "person: none of these sets records the patient's ancestry.",
         f"The 1000 Genomes view counts only the {len(variants):,} genotyped variants that the "

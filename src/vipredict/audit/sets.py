@@ -7,7 +7,7 @@ otherwise from the set's own ClinVar file. Every row carries its ``split``:
 
 * ``train_2019``: in the ClinGen 2019 set the model was fitted on (in-sample,
   optimistic: never read its AUROC as performance);
-* ``holdout_2020``: in the ClinGen 2020 temporal hold-out;
+* ``validation_2020``: in the ClinGen 2020 validation set (it has informed design decisions);
 * ``other``: in neither.
 
 The frequency columns are made by :class:`~vipredict.features.frequency.FrequencyFeatures`
@@ -28,13 +28,13 @@ from vipredict.io.readers.popfreq import read_popfreq_source
 from vipredict.io.readers.sites import read_sites_vcf
 from vipredict.store.partitioned import Store, labelled_rows
 
-SPLITS = {"clingen_2019": "train_2019", "clingen_2020": "holdout_2020"}
+SPLITS = {"clingen_2019": "train_2019", "clingen_2020": "validation_2020"}
 #: What the audit reads of each scored variant.
 SCORE_COLUMNS = ("score", "posterior", "likelihood_ratio", "evidence", "error")
 OTHER_SPLIT = "other"
 SPLIT_TEXT = {
     "train_2019": "ClinGen 2019 training set (in-sample: the model was fitted on these)",
-    "holdout_2020": "ClinGen 2020 temporal hold-out (never used to fit or tune)",
+    "validation_2020": "ClinGen 2020 validation set (has informed design decisions)",
     OTHER_SPLIT: "in neither ClinGen set",
 }
 

@@ -4,7 +4,7 @@ Compressed input is told by its magic bytes, never by its suffix (public files
 named ``.vcf`` are sometimes gzipped, and the reverse), and every reader, the
 annotator, the streaming ingest and the service's upload decoding use the same
 test. JSON reports go through :func:`json_safe`, because JSON has no NaN and a
-hold-out report holds infinite likelihood ratios.
+validation report holds infinite likelihood ratios.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def open_text(path: Path) -> TextIO:
 
 def json_safe(value: Any) -> Any:
     """Plain JSON values, recursively: non-finite floats and ``pd.NA`` become null (JSON has
-    no NaN; an infinite LR in a hold-out report is one), numpy values become Python's."""
+    no NaN; an infinite LR in a validation report is one), numpy values become Python's."""
     if isinstance(value, Mapping):
         return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple | np.ndarray):

@@ -17,6 +17,7 @@ import pandas as pd
 from vipredict import __version__
 from vipredict.config import ModelRole, Settings, get_settings
 from vipredict.features.sets import assign_profiles, feature_set_for, load_feature_set
+from vipredict.model.leakage import assert_no_shared_variants, assert_sets_disjoint
 from vipredict.model.plots import calibration_figure, importance_figure, save_figure
 from vipredict.model.registry import (
     CALIBRATION_ARTIFACT,
@@ -37,7 +38,6 @@ from vipredict.model.training import (
     Fitter,
     TrainedModel,
     TrainingConfig,
-    assert_no_leakage,
     fit_local,
     train_feature_set,
 )
@@ -216,7 +216,8 @@ def run_training(
     store = Store.open(settings)
     train = labelled_rows(store, config.train_dataset)
     test = labelled_rows(store, config.test_dataset)
-    assert_no_leakage(train, test)
+    assert_sets_disjoint(config.train_dataset, config.test_dataset)  # the files, before the store
+    assert_no_shared_variants(train, test)  # the rows trained on, before any de-duplication
     progress(
         f"training on {len(train):,} variants of ClinGen {config.train_dataset} "
         f"({int(train['label'].sum()):,} P/LP); ClinGen {config.test_dataset} kept for validation"
@@ -241,7 +242,7 @@ def unlabelled_rows(
 ) -> pd.DataFrame | None:
     """The configured unlabelled set: unlabelled, uncurated, annotated enough to be scored.
 
-    A ClinGen variant (training or hold-out) is never part of it, so neither
+    A ClinGen variant (training or validation) is never part of it, so neither
     set's labels reach the calibration through the back door, and rows that carry
     no annotation profile in full are left out because they would never receive
     evidence.

@@ -2,7 +2,7 @@
 
 * :mod:`.calibration`: ClinGen's local-posterior calibration, a pure estimator;
 * :mod:`.training`: gene-grouped out-of-fold scores, LightGBM, masked copies;
-* :mod:`.evaluation`: hold-out metrics, above all whether each evidence level holds its LR;
+* :mod:`.evaluation`: validation metrics, above all whether each evidence level holds its LR;
 * :mod:`.registry`: MLflow runs, registered champions by role, loading them safely;
 * :mod:`.scorer`: the one scorer every command and endpoint uses, and its result schema;
 * :mod:`.explain`: per-feature contributions; :mod:`.plots` and :mod:`.cards` present them.

@@ -242,23 +242,31 @@ def _posterior_curves(
 def _pathogenic_thresholds(curves: np.ndarray, grid: np.ndarray, levels: np.ndarray) -> np.ndarray:
     """Lowest grid score above which the posterior never drops below each level (original rule).
 
-    NaN when even the top grid point misses the level.  When no grid point is
-    below the level the whole range qualifies and the lowest grid score is used.
+    Scanning down from the top score, the threshold is the grid score just above
+    the first one whose posterior is under the level. NaN ("not reached") when
+    the top score is already under it, and also when no score is: the reference
+    (``get_all_thresholds.m``: ``ind = min(find(posteriors < Post)) - 1``, NaN
+    unless ``ind > 0``) finds no crossing then and reports the level as not met,
+    rather than granting it to the whole score range.
     """
     below = curves[:, None, :] < levels[None, :, None]
     n_grid = grid.size
-    last_below = n_grid - 1 - np.argmax(below[:, :, ::-1], axis=2)
-    idx = np.where(below.any(axis=2), last_below + 1, 0)
-    out = grid[np.minimum(idx, n_grid - 1)]
-    return np.where(idx >= n_grid, np.nan, out)
+    idx = n_grid - np.argmax(below[:, :, ::-1], axis=2)  # one above the highest score below
+    reached = below.any(axis=2) & (idx < n_grid)
+    return np.where(reached, grid[np.minimum(idx, n_grid - 1)], np.nan)
 
 
 def _benign_thresholds(curves: np.ndarray, grid: np.ndarray, levels: np.ndarray) -> np.ndarray:
-    """Highest grid score below which the posterior of benignity stays above each level."""
+    """Highest grid score below which the posterior of benignity stays above each level.
+
+    The mirror of :func:`_pathogenic_thresholds` (the reference scans the flipped
+    curve with the same rule): NaN when the lowest score already misses the level
+    and when no score ever drops under it.
+    """
     below = (1.0 - curves)[:, None, :] < levels[None, :, None]
-    first_below = np.argmax(below, axis=2)
-    idx = np.where(below.any(axis=2), first_below - 1, grid.size - 1)
-    return np.where(idx < 0, np.nan, grid[np.maximum(idx, 0)])
+    idx = np.argmax(below, axis=2) - 1  # one below the lowest score below
+    reached = below.any(axis=2) & (idx >= 0)
+    return np.where(reached, grid[np.maximum(idx, 0)], np.nan)
 
 
 def _discounted(thresholds: np.ndarray, alpha: float, pathogenic: bool) -> float | None:

@@ -35,9 +35,9 @@ CONFIG_ARTIFACT = "config/training_config.json"
 #: Annotation profiles of an evidence model: their sources, features and calibration,
 #: and one LightGBM text model file each (text: loading it runs no code).
 PROFILES_ARTIFACT = "profiles/profiles.json"
-#: The hold-out evaluation run and its report (``vipredict evaluate``; quoted by the model card).
-EVALUATION_RUN = "evaluate-holdout"
-EVALUATION_ARTIFACT = "evaluation/holdout.json"
+#: The validation evaluation run and its report (``vipredict evaluate``; quoted by the model card).
+EVALUATION_RUN = "evaluate-validation"
+EVALUATION_ARTIFACT = "evaluation/validation.json"
 
 #: Classes skops may rebuild when a logged LightGBM model is loaded. Declared once.
 SKOPS_TRUSTED_TYPES = [

@@ -37,10 +37,6 @@ from vipredict.schema import CONSERVATION_SCORES, FUNCTIONAL_SCORES
 BACKENDS = ("local", "dask")
 
 
-class LeakageError(RuntimeError):
-    """Training and hold-out share a variant: every hold-out figure would be optimistic."""
-
-
 @dataclass(frozen=True)
 class TrainingConfig:
     train_dataset: str
@@ -157,14 +153,6 @@ def cap_levels(
     }
     assert set(capped) == set(EVIDENCE_CODES)
     return replace(calibration, thresholds=capped)
-
-
-def assert_no_leakage(train: pd.DataFrame, test: pd.DataFrame) -> None:
-    """Refuse to train when a hold-out variant (or its locus) is in the training table."""
-    shared = set(train["variant"]) & set(test["variant"])
-    if shared:
-        example = sorted(shared)[0]
-        raise LeakageError(f"{len(shared)} variants are in both train and test, e.g. {example}")
 
 
 def mask_sources(table: pd.DataFrame, sources: list[str]) -> pd.DataFrame:

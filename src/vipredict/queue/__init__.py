@@ -5,7 +5,7 @@
 * ``build``: scoring (the existing ``Scorer`` path) -> ranked items -> store;
 * ``store``: queues and decisions (SQLAlchemy Core: SQLite WAL or PostgreSQL);
 * ``export``: CSV, TSV and VCF;
-* ``evaluate``: the hold-out measurement behind ``vipredict queue evaluate``.
+* ``evaluate``: the validation-set measurement behind ``vipredict queue evaluate``.
 
 The service endpoints' logic lives in :mod:`vipredict.service.queue` and the
 ``vipredict queue ...`` commands in :mod:`vipredict.cli.queue`, both over this package.

@@ -1,6 +1,6 @@
 """Measuring the queue: does its head hold variants whose evidence settles them correctly?
 
-On the 2020 ClinGen hold-out (the rows ``vipredict evaluate`` compares on),
+On the 2020 ClinGen validation set (the rows ``vipredict evaluate`` compares on),
 the queue is built with the label columns removed. Only afterwards are labels
 read, to count, among the first 100/500/1,000 items, the share with *decisive,
 correct* evidence: any PP3 level on a P/LP variant or any BP4 level on a B/LB
@@ -29,7 +29,7 @@ from vipredict.acmg import assign_evidence, evidence_points
 from vipredict.config import Settings, get_settings
 from vipredict.model.evaluation import (
     comparable_rows,
-    holdout_table,
+    guarded_validation,
     published_thresholds,
     thresholds_of,
 )
@@ -70,10 +70,10 @@ def head_share(correct_in_order: np.ndarray, k: int) -> float:
 
 
 def holdout_rows(store: Store) -> tuple[pd.DataFrame, str]:
-    """The hold-out rows every comparator scores: the rows of ``vipredict evaluate``."""
-    test = TrainingConfig.from_toml().test_dataset
-    holdout = holdout_table(test, store)
-    return holdout[comparable_rows(holdout)].reset_index(drop=True), f"clingen_{test}"
+    """The validation rows every comparator scores: the rows of ``vipredict evaluate``."""
+    config = TrainingConfig.from_toml()
+    rows = guarded_validation(store, config.train_dataset, config.test_dataset).rows
+    return rows[comparable_rows(rows)].reset_index(drop=True), f"clingen_{config.test_dataset}"
 
 
 def hidden_items(scorer: Scorer, rows: pd.DataFrame, genes: GeneContext) -> pd.DataFrame:
@@ -124,7 +124,7 @@ def evaluate_queue(
     assert scorer.store is not None  # load_scorer attaches the store
     rows, dataset = holdout_rows(scorer.store)
     labels = rows.set_index("variant")["label"].astype(int)
-    progress(f"{dataset}: queue of {len(rows):,} hold-out variants built with labels hidden")
+    progress(f"{dataset}: queue of {len(rows):,} validation variants built with labels hidden")
     items = hidden_items(scorer, rows, genes)  # scored once; only the order differs
     queues = {by: rank(items, by, QueueFilters(), genes) for by in ORDERINGS}
     revel_order, revel_codes = revel_queue(rows)
@@ -173,7 +173,7 @@ def evaluate_queue(
 
 
 def log_queue_evaluation(report: dict[str, Any], settings: Settings) -> None:
-    """The report as an MLflow run beside ``evaluate-holdout``."""
+    """The report as an MLflow run beside ``evaluate-validation``."""
     setup_mlflow(settings)
     with mlflow.start_run(run_name="evaluate-queue"):
         mlflow.set_tag("mlflow.source.git.commit", git_commit())

@@ -102,7 +102,7 @@ class VariantPredictor:
 
     @model_app.get("/model")
     def model(self) -> JSONResponse:
-        """Model card: versions, training data digest, calibration, hold-out metrics, rules."""
+        """Model card: versions, training data digest, calibration, validation metrics, rules."""
         return JSONResponse({**self.service.model_card(), "cache": self.service.cache_status()})
 
     @model_app.post("/queue")

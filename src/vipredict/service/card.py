@@ -1,7 +1,7 @@
 """The model card the service answers at ``GET /model``: everything a curator needs to cite.
 
 Versions of the code and libraries, each champion with its training data digest
-and calibration, the latest hold-out evaluation (flagged when it scored other
+and calibration, the latest validation evaluation (flagged when it scored other
 model versions), the frequency rules with their thresholds, and the rules for
 combining vipredict's evidence with other criteria.
 """
@@ -92,8 +92,8 @@ def _model_section(model: LoadedModel, client: Any, role: str) -> dict[str, Any]
     }
 
 
-def _holdout(client: Any, models: Iterable[LoadedModel]) -> dict[str, Any] | None:
-    """Latest ``evaluate-holdout`` run's report, flagged when it scored other model versions."""
+def _validation(client: Any, models: Iterable[LoadedModel]) -> dict[str, Any] | None:
+    """Latest ``evaluate-validation`` run's report, flagged when it scored other model versions."""
     experiment = client.get_experiment_by_name(EXPERIMENT)
     if experiment is None:
         return None
@@ -141,7 +141,7 @@ def _card(scorer: Scorer, settings: Settings, bs1_faf: float, limits: Limits) ->
         "service": "vipredict",
         "versions": _versions(),
         "models": sections,
-        "holdout_evaluation": _holdout(client, models),
+        "validation_evaluation": _validation(client, models),
         "feature_store": {"n_variants": len(scorer.store) if scorer.store else 0},
         "frequency_rules": {
             "BA1": {"statistic": "group-max FAF95", "threshold": BA1_FAF},

@@ -62,7 +62,7 @@ def label_from_clnsig(clnsig: pd.Series) -> pd.Series:
 
 
 def read_clingen_set(year: str) -> pd.DataFrame:
-    """Canonical annotation table of the 2019 (train) or 2020 (hold-out) set, with labels."""
+    """Canonical annotation table of the 2019 (train) or 2020 (validation) set, with labels."""
     if year not in CLINGEN_SETS:
         raise ValueError(f"unknown ClinGen set {year!r}; expected one of {sorted(CLINGEN_SETS)}")
     name = CLINGEN_SETS[year]
