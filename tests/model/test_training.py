@@ -31,6 +31,7 @@ from vipredict.model.training import (
     gene_grouped_oof_scores,
     label_free_imputation,
     mask_sources,
+    selected_profiles,
     train_feature_set,
     with_masked_copies,
 )
@@ -38,6 +39,19 @@ from vipredict.schema import FUNCTIONAL_SCORES
 from vipredict.store.partitioned import Store, labelled_rows
 
 # --------------------------------------------------------------------------- feature sets
+
+
+def test_a_profile_subset_keeps_routing_order_and_refuses_unknown_names():
+    noaf = load_feature_set("noaf")
+    assert selected_profiles(noaf, ()) == noaf.profiles
+    picked = selected_profiles(noaf, ("cadd_conservation", "clingen"))
+    assert [p.name for p in picked] == ["clingen", "cadd_conservation"]  # the set's order
+    with pytest.raises(ValueError, match=r"\['nope'\] are not profiles of feature set 'noaf'"):
+        selected_profiles(noaf, ("clingen", "nope"))
+    raw = TrainingConfig.from_toml().to_dict()
+    assert raw["profiles"] == []  # the default trains every profile
+    config = TrainingConfig.from_dict({**raw, "profiles": ["clingen"]})
+    assert config.profiles == ("clingen",) and config.to_dict()["profiles"] == ["clingen"]
 
 
 def test_the_evidence_feature_set_has_no_frequency_feature():

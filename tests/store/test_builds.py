@@ -22,7 +22,7 @@ from vipredict.io.inputs import read_inputs
 from vipredict.io.readers.clingen import read_clingen_set
 from vipredict.io.readers.dbnsfp import OTHER_BUILD_KEY
 from vipredict.io.sources import resolve
-from vipredict.store.build import AnnotationFile, features_of, load_frequencies, write_store
+from vipredict.store.build import features_of, write_store
 from vipredict.store.ingest import stream_dbnsfp
 from vipredict.store.liftover import (
     OTHER_BUILD_SOURCE,
@@ -236,28 +236,20 @@ def test_clingen_grch38_keys_come_from_real_sources(clingen):
     assert near.sum() > 1_000 and (step.loc[near, "offset"].abs() <= 1_000).all()
 
 
-@pytest.fixture(scope="module")
-def real_2019_store(tmp_path_factory: pytest.TempPathFactory, tiny: TinyHome) -> Store:
-    """A store built from the real 2019 set alone, the build's own path (lift included)."""
-    home = replace(tiny.settings, home=tmp_path_factory.mktemp("real-2019"))
-    annotations = AnnotationFile("clingen", "2019").read()
-    annotations = annotations[annotations["variant"].notna()].drop_duplicates("variant")
-    write_store(features_of(annotations, load_frequencies()), home)
-    return Store.open(home)
-
-
-@pytest.mark.e2e  # builds a store from the real 2019 set (about a minute)
-def test_grch38_clinvar_vcf_finds_clingen_rows_under_grch38_only(real_2019_store):
-    """The real ClinVar 2020-08 GRCh38 P/LP VCF: its ClinGen 2019 variants, each once."""
-    store = real_2019_store
+def test_grch38_clinvar_vcf_finds_clingen_rows_under_grch38_only(trained_home):
+    """The real ClinVar 2020-08 GRCh38 P/LP VCF against the real store (``vipredict
+    features``: both ClinGen sets, lift included): its ClinGen variants, each once."""
+    store = Store.open(trained_home)
     train = labelled_rows(store, "2019")
     assert len(train) == 11_740 and train["variant"].str.startswith("GRCh37:").all()
     inputs = read_inputs(resolve("clinvar_2020_pathogenic_vcf"))
     keys = [r.key for r in inputs.records if r.key is not None and not r.error]
     assert len(keys) == 15_054 and all(k.startswith("GRCh38:") for k in keys)
     found = store.lookup(keys, ["variant", "label", "dataset"])
-    # 323 P/LP records share an rs id and both alleles with a 2019 variant; all labelled P/LP.
-    assert len(found) == 323 and (found["label"] == 1).all()
+    # 328 P/LP records share an rs id and both alleles with a ClinGen variant (323 of 2019,
+    # 5 of 2020); all are labelled P/LP there.
+    assert len(found) == 328 and (found["label"] == 1).all()
+    assert found["dataset"].value_counts().to_dict() == {"clingen_2019": 323, "clingen_2020": 5}
     lifts = read_lift_table(store.root).set_index("grch38")
     copies = store.read_all().set_index("variant").loc[found["variant"], COPY_COLUMN]
     assert (lifts.loc[copies.index, "grch37"].to_numpy() == copies.to_numpy()).all()
