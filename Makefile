@@ -49,7 +49,7 @@ lint: setup
 	$(BIN)/ruff check src tests serving benchmarks features training
 
 test: lint
-	OMP_NUM_THREADS=1 $(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
+	OMP_NUM_THREADS=1 $(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 test-fast: setup
 	$(BIN)/pytest -q -m "not e2e"
