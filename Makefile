@@ -26,7 +26,8 @@ $(BIN)/vipredict: pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	# --no-compile: Python compiles what is imported on first use, not all of site-packages now.
+	$(BIN)/pip install --quiet --no-compile -e ".[dev]"
 	@touch $@
 
 setup: $(BIN)/vipredict
