@@ -58,36 +58,11 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
 
 
-#: The slowest modules (their setup and calls, measured with ``--durations``), slowest
-#: first. ``make test`` hands whole modules to two workers in collection order; starting
-#: with the longest ones keeps one worker from running a long module alone at the end.
-SLOWEST_FIRST = (
-    "jobs/test_dask.py",
-    "audit/test_audit_notebook.py",
-    "test_one_store.py",
-    "store/test_store.py",
-    "service/test_integration.py",
-    "audit/test_audit_run.py",
-    "audit/test_audit_service.py",
-    "queue/test_queue_integration.py",
-    "service/test_startup.py",
-    "service/test_http.py",
-)
-
-
-def _slowness_rank(item: pytest.Item) -> int:
-    path = Path(str(item.fspath)).as_posix()
-    ranks = [i for i, module in enumerate(SLOWEST_FIRST) if path.endswith(f"tests/{module}")]
-    return ranks[0] if ranks else len(SLOWEST_FIRST)
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests of the real trained home belong to the end-to-end tier; the slowest modules
-    run first (a stable sort: each module's own order is kept)."""
+    """Tests of the real trained home belong to the end-to-end tier."""
     for item in items:
         if "trained_home" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.e2e)
-    items.sort(key=_slowness_rank)
 
 
 def _home_dir(factory: pytest.TempPathFactory, name: str) -> tuple[Path, bool]:
