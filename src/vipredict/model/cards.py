@@ -7,6 +7,7 @@ import math
 from rich.table import Table
 
 from vipredict.config import ModelRole, feature_set_of
+from vipredict.model.evaluation import readable_lr
 
 SUMMARY_LEVELS = ("PP3_Strong", "PP3_Moderate", "BP4_Moderate", "BP4_Strong")
 
@@ -141,7 +142,7 @@ def _lr_text(value: float | None) -> str:
     """An LR for a reader: three significant figures; infinite (``null`` in JSON) as ∞."""
     if value is None or math.isinf(value):
         return "∞"
-    return f"{value:,.0f}" if value >= 1000 else f"{value:.3g}"
+    return readable_lr(value)
 
 
 def _interval_text(band: dict) -> str:

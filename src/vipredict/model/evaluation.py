@@ -186,7 +186,8 @@ def _percentile_interval(resampled_lr: np.ndarray) -> tuple[float, float]:
     return float(low), float(high)
 
 
-def _readable(value: float) -> str:
+def readable_lr(value: float) -> str:
+    """An LR as a reader wants it: three significant figures, thousands in full."""
     return f"{value:,.0f}" if value >= 1000 else f"{value:.3g}"
 
 
@@ -202,8 +203,8 @@ def band_flag(code: str, lower: float, n_right: int, n_wrong: int) -> str:
     own, other = ("P/LP", "B/LB") if code.startswith("PP3") else ("B/LB", "P/LP")
     if lower < needed:
         return (
-            f"{code}: lower 95% bound {_readable(lower)} is under ClinGen's "
-            f"{_readable(needed)} for {strength}"
+            f"{code}: lower 95% bound {readable_lr(lower)} is under ClinGen's "
+            f"{readable_lr(needed)} for {strength}"
         )
     if n_wrong == 0:
         return (
