@@ -14,15 +14,14 @@ import pytest
 
 from vipredict.io.readers.clingen import read_clingen_set
 from vipredict.model import leakage
-from vipredict.model.evaluation import holdout_table
+from vipredict.model.evaluation import guarded_validation
 from vipredict.model.leakage import (
     LeakageError,
     assert_no_shared_variants,
     assert_sets_disjoint,
     guard_evaluation,
-    protein_changes,
 )
-from vipredict.store.partitioned import Store, labelled_rows
+from vipredict.store.partitioned import Store
 
 TRAIN_KEY = "GRCh37:1:100:A:G"
 
@@ -215,10 +214,7 @@ def test_the_2020_validation_set_against_2019(trained_home):
     """Real rows as ``run_evaluation`` reads them: 9,114 rows (one per transcript) of 9,058
     variants, no label conflict; 88 at a 2019 locus and 17 with a 2019 gene + protein
     change, 14 of them both, so 91 are left out (measured on the ClinGen files)."""
-    store = Store.open(trained_home)
-    holdout = holdout_table("2020", store)
-    changes = pd.concat([protein_changes("2019"), protein_changes("2020")], ignore_index=True)
-    guarded = guard_evaluation(labelled_rows(store, "2019"), holdout, changes)
+    guarded = guarded_validation(Store.open(trained_home), "2019", "2020")
     report = guarded.report()
     assert (report["n_holdout_total"], report["n_duplicate_rows"]) == (9_058, 56)
     counts = {reason: entry["n"] for reason, entry in report["excluded"].items()}
