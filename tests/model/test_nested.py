@@ -95,3 +95,15 @@ def test_nested_evaluation_reports_every_scenario_and_profile(tiny_rows, fast_co
         report["profiles"][f"only_{smallest}"]["scored"]
         <= report["profiles"]["as_annotated"]["scored"]
     )
+
+
+def test_nested_evaluation_measures_only_the_profiles_the_config_trains(tiny_rows, fast_config):
+    """SYNTHETIC rows: with ``profiles`` set, the scenarios and ``by_profile`` are those of
+    the selected profiles, as ``vipredict train`` would register them."""
+    noaf = load_feature_set("noaf")
+    picked = ("clingen", "cadd_conservation")
+    config = replace(fast_config, profiles=picked)
+    report = nested_evaluation(tiny_rows, noaf, config, outer_folds=3, with_single=False)
+    selected = replace(noaf, profiles=tuple(p for p in noaf.profiles if p.name in picked))
+    assert set(report["profiles"]) == set(scenarios_of(selected))
+    assert list(report["by_profile"]) == list(picked)

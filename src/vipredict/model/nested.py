@@ -36,6 +36,7 @@ from vipredict.model.training import (
     fit_classifier,
     gene_grouped_oof_scores,
     mask_sources,
+    selected_profiles,
     train_profiles,
 )
 from vipredict.progress import Progress, quiet
@@ -121,8 +122,11 @@ def nested_evaluation(
 ) -> dict:
     """Per scenario and per profile: coverage and each band's empirical LR, out of fold.
 
-    ``table``: the training set's feature rows (one per variant, labelled).
+    ``table``: the training set's feature rows (one per variant, labelled). Only the
+    profiles ``config.profiles`` selects are trained, so only they are scenarios and rows
+    of ``by_profile``.
     """
+    feature_set = replace(feature_set, profiles=selected_profiles(feature_set, config.profiles))
     labels = table["label"].to_numpy(dtype=int)
     scenarios = scenarios_of(feature_set)
     designs = ["profiles", *([SINGLE_MODEL] if with_single else [])]
