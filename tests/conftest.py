@@ -41,7 +41,12 @@ from synthetic import TinyHome, build_tiny_home
 from vipredict.config import Settings, default_mirror
 from vipredict.model.scorer import Scorer, load_scorer
 
-FAST_OVERRIDES = {"n_bootstrap": 200, "cv_folds": 3}
+#: Profiles of the real home (``profiles`` in the training config): the full ClinGen set, its
+#: most common fallback, a VEP + dbNSFP run, and the two small sets every training
+#: variant carries. The other seven train through the same loop (``test_training.py``
+#: trains all twelve on the tiny home); each costs ~5 s per worker here.
+E2E_PROFILES = ["clingen", "clingen_without_mpc", "vep_dbnsfp", "core", "cadd_conservation"]
+FAST_OVERRIDES = {"n_bootstrap": 200, "cv_folds": 3, "profiles": E2E_PROFILES}
 #: The xdist worker running this process ("" when pytest runs alone).
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
 FAST_LGBM = {"n_estimators": 80, "learning_rate": 0.1, "n_jobs": 1 if WORKER else 2}

@@ -28,6 +28,7 @@ from vipredict.model.training import (
     cap_levels,
     fit_classifier,
     fit_local,
+    gene_folds,
     gene_grouped_oof_scores,
     label_free_imputation,
     mask_sources,
@@ -446,3 +447,21 @@ def test_the_unlabelled_condition_uses_the_final_models_scores(trained_home):
         used += len(usable)
     assert [p.profile.name for p in trained.profiles] == list(TWO_PROFILES)
     assert used > 0
+
+
+def test_gene_folds_are_cut_once_and_equal_sklearns():
+    """Profiles reuse one cut of the rows; it is exactly StratifiedGroupKFold's, genes whole."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    rng = np.random.default_rng(0)
+    genes = pd.Series([f"G{i}" for i in rng.integers(0, 60, size=600)])
+    labels = rng.integers(0, 2, size=600)
+    first = gene_folds(labels, genes, 3, seed=7)
+    assert gene_folds(labels.copy(), genes.copy(), 3, seed=7) is first  # cached
+    assert gene_folds(labels, genes, 3, seed=8) is not first
+    cut = StratifiedGroupKFold(3, shuffle=True, random_state=7).split(
+        np.zeros(600), labels, groups=genes
+    )
+    for (fit, score), (fit_sk, score_sk) in zip(first, cut, strict=True):
+        assert np.array_equal(fit, fit_sk) and np.array_equal(score, score_sk)
+        assert not set(genes.iloc[fit]) & set(genes.iloc[score])
