@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,7 @@ def test_every_setting_is_read_from_the_environment(tmp_path):
         "VIPREDICT_DATA_MIRROR": str(tmp_path / "m"),
         "VIPREDICT_QUEUE_URL": "postgresql+psycopg://curator@db/queue",
         "VIPREDICT_DASK_SCHEDULER": "tcp://127.0.0.1:8786",
-        "VIPREDICT_API_KEYS": " k1, ,k2 ",
+        "VIPREDICT_API_KEYS": " k1, ,alice: k2 ,bob:k:3",
         "VIPREDICT_MAX_VARIANTS": "7",
         "VIPREDICT_MAX_BYTES": "99",
         "VIPREDICT_BS1_FAF": "0.003",
@@ -47,7 +48,10 @@ def test_every_setting_is_read_from_the_environment(tmp_path):
     assert settings.data_mirror == Path(env["VIPREDICT_DATA_MIRROR"]).resolve()
     assert settings.queue_url == env["VIPREDICT_QUEUE_URL"]
     assert settings.dask_scheduler == env["VIPREDICT_DASK_SCHEDULER"]
-    assert settings.api_keys == {"k1", "k2"}
+    assert settings.api_keys == {"k1", "k2", "k:3"}
+    assert settings.curator_of("k2") == "alice"
+    assert settings.curator_of("k:3") == "bob"  # the curator is what precedes the first colon
+    assert settings.curator_of("k1") == "key-" + hashlib.sha256(b"k1").hexdigest()[:8]
     assert settings.limits == Limits(7, 99)
     assert settings.bs1_faf == 0.003
 
@@ -60,11 +64,16 @@ def test_every_setting_is_read_from_the_environment(tmp_path):
         ("VIPREDICT_MAX_BYTES", "-1"),
         ("VIPREDICT_BS1_FAF", "1.5"),
         ("VIPREDICT_BS1_FAF", "1%"),
+        ("VIPREDICT_API_KEYS", "alice:k1,bob:k1"),
+        ("VIPREDICT_API_KEYS", "al ice:k1"),
+        ("VIPREDICT_API_KEYS", "alice:"),
     ],
 )
 def test_a_bad_value_names_its_variable(name, value):
-    with pytest.raises(SettingsError, match=name):
+    with pytest.raises(SettingsError, match=name) as refused:
         get_settings({name: value})
+    if name == "VIPREDICT_API_KEYS":
+        assert "k1" not in str(refused.value)  # a key is a secret: never repeated
 
 
 def test_roles_name_their_feature_sets_and_only_the_evidence_role_emits_evidence():

@@ -39,6 +39,7 @@ LAYERS: dict[str, int] = {
     "vipredict.variants": 1,
     "vipredict.schema": 1,
     "vipredict.progress": 1,
+    "vipredict.deadline": 1,
     "vipredict.acmg": 2,
     "vipredict.io": 3,
     "vipredict.features": 4,

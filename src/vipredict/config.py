@@ -21,7 +21,9 @@ at a temporary directory with ``monkeypatch.setenv``.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -38,6 +40,8 @@ DEFAULT_MAX_VARIANTS = 10_000
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 #: BS1 is gene/disease-specific in practice; 1% group-max FAF95 is only a generic default.
 DEFAULT_BS1_FAF = 0.01
+#: A curator id named in ``VIPREDICT_API_KEYS`` (``alice:KEY``): what decisions record.
+CURATOR_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 
 
 class ModelRole(StrEnum):
@@ -89,12 +93,24 @@ class Settings:
     queue_url_override: str | None = None
     #: ``VIPREDICT_DASK_SCHEDULER`` (e.g. ``tcp://10.0.0.5:8786``); unset means a LocalCluster.
     dask_scheduler: str | None = None
-    #: ``VIPREDICT_API_KEYS``: empty means the service is open (loopback use).
+    #: ``VIPREDICT_API_KEYS``: empty means the service is open, and only on loopback.
     api_keys: frozenset[str] = frozenset()
+    #: The curator id of each key named ``curator:KEY`` in ``VIPREDICT_API_KEYS``
+    #: (see :meth:`curator_of` for a key given alone).
+    key_curators: Mapping[str, str] = field(default_factory=dict)
     #: ``VIPREDICT_MAX_VARIANTS`` / ``VIPREDICT_MAX_BYTES``.
     limits: Limits = field(default_factory=Limits)
     #: ``VIPREDICT_BS1_FAF``: the BS1 group-max FAF95 threshold.
     bs1_faf: float = DEFAULT_BS1_FAF
+
+    def curator_of(self, key: str) -> str:
+        """Who a key speaks for: its configured curator id, else ``key-<8 hex of its sha256>``.
+
+        A decision records this id, never a name the client sends, so the id of a key
+        given alone is derived from the key itself: stable across restarts, and not
+        the secret.
+        """
+        return self.key_curators.get(key) or derived_curator_id(key)
 
     @property
     def mlflow_db(self) -> Path:
@@ -171,8 +187,40 @@ def _fraction(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
-def _keys(env: Mapping[str, str]) -> frozenset[str]:
-    return frozenset(k.strip() for k in env.get("VIPREDICT_API_KEYS", "").split(",") if k.strip())
+def derived_curator_id(key: str) -> str:
+    """The curator id of a key configured without one (see :meth:`Settings.curator_of`)."""
+    return "key-" + hashlib.sha256(key.encode()).hexdigest()[:8]
+
+
+def _keys(env: Mapping[str, str]) -> tuple[frozenset[str], dict[str, str]]:
+    """``VIPREDICT_API_KEYS``: comma-separated ``curator:KEY`` or bare ``KEY`` entries.
+
+    The curator id is everything before the first colon, so a key that itself holds
+    a colon needs a curator in front of it. Messages never repeat a key.
+    """
+    keys: set[str] = set()
+    curators: dict[str, str] = {}
+    for position, entry in enumerate(env.get("VIPREDICT_API_KEYS", "").split(","), 1):
+        entry = entry.strip()
+        if not entry:
+            continue
+        curator, colon, key = entry.partition(":")
+        if not colon:
+            curator, key = "", entry
+        curator, key = curator.strip(), key.strip()
+        if colon and not CURATOR_ID.match(curator):
+            raise SettingsError(
+                f"VIPREDICT_API_KEYS entry {position}: the curator id before ':' must be 1-64 "
+                "letters, digits or ._@- (starting with a letter or digit)"
+            )
+        if not key:
+            raise SettingsError(f"VIPREDICT_API_KEYS entry {position}: the key is empty")
+        if key in keys:
+            raise SettingsError(f"VIPREDICT_API_KEYS entry {position}: the same key twice")
+        keys.add(key)
+        if curator:
+            curators[key] = curator
+    return frozenset(keys), curators
 
 
 def get_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -180,12 +228,14 @@ def get_settings(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     home = Path(_text(env, "VIPREDICT_HOME") or Path.cwd() / ".vipredict").resolve()
     mirror_env = _text(env, "VIPREDICT_DATA_MIRROR")
+    api_keys, key_curators = _keys(env)
     return Settings(
         home=home,
         data_mirror=Path(mirror_env).resolve() if mirror_env else default_mirror(),
         queue_url_override=_text(env, "VIPREDICT_QUEUE_URL"),
         dask_scheduler=_text(env, "VIPREDICT_DASK_SCHEDULER"),
-        api_keys=_keys(env),
+        api_keys=api_keys,
+        key_curators=key_curators,
         limits=Limits(
             max_variants=_positive_int(env, "VIPREDICT_MAX_VARIANTS", DEFAULT_MAX_VARIANTS),
             max_bytes=_positive_int(env, "VIPREDICT_MAX_BYTES", DEFAULT_MAX_BYTES),

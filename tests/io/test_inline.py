@@ -20,6 +20,7 @@ from vipredict.io.inline import (
     FREQUENCY_GROUPS,
     INVALID_ANNOTATION,
     NOT_MISSENSE,
+    UNKNOWN_FIELD,
     InlineVariant,
     inline_inputs,
     refusal,
@@ -104,13 +105,10 @@ def test_values_become_the_canonical_tables():
         ({"aa_ref": "Arg"}, None, "aa_ref: 'Arg' is not a one-letter amino-acid code"),
         ({"gene": 672}, None, "gene: expected text, got int"),
         ({"gene": "G" * 65}, None, "gene: longer than 64 characters"),
-        ({"revel_score": 0.9}, None, "revel_score: not an annotation vipredict reads"),
         (None, {"gnomADg": {"afr": {"af": 2}}}, "frequencies.gnomADg.afr.af: 2 is outside 0-1"),
         (None, {"gnomADg": {"afr": {"ac": 5, "an": 3}}}, "ac 5 is larger than an 3"),
         (None, {"gnomADg": {"afr": {"an": -2}}}, "frequencies.gnomADg.afr.an: -2 is outside"),
         (None, {"gnomADg": {"afr": {"ac": 1.5}}}, "afr.ac: 1.5 is not a whole number"),
-        (None, {"gnomADg": {"afr": {"hom": 1}}}, "frequencies.gnomADg.afr.hom: expected af"),
-        (None, {"gnomADg": {"XX": {"af": 0.1}}}, "frequencies.gnomADg.XX: not an ancestry"),
     ],
 )
 def test_a_bad_value_is_the_variants_named_error(annotations, frequencies, named: str):
@@ -140,6 +138,29 @@ def test_every_problem_of_a_variant_is_named_and_the_others_are_kept():
         "frequencies.gnomADe.nfe.af",
     ]
     assert inputs.annotations["variant"].tolist() == ["GRCh37:1:1000:A:G"]
+
+
+@pytest.mark.parametrize(
+    "annotations,frequencies,named",
+    [
+        ({"revel_score": 0.9}, None, "annotations.revel_score: not a field vipredict reads"),
+        ({"Sift_Score": 0.9}, None, "(did you mean annotations.sift_score?)"),
+        (None, {"gnomADg": {"afr": {"hom": 1}}}, "frequencies.gnomADg.afr.hom: not a field"),
+        (None, {"gnomADg": {"afr": {"AF": 0.1}}}, "(did you mean frequencies.gnomADg.afr.af?)"),
+        (None, {"gnomADg": {"nfe2": {"af": 0.1}}}, "(did you mean frequencies.gnomADg.nfe?)"),
+        ({"x" * 500: 1}, None, "annotations." + "x" * 37 + "...: not a field"),
+    ],
+)
+def test_a_name_vipredict_does_not_read_is_the_variants_unknown_field(
+    annotations, frequencies, named: str
+):
+    """A misspelt or unknown name: the variant's ``unknown_field`` naming it (and the name
+    probably meant), with its values' problems too; never a value silently ignored."""
+    inputs = _one({"sift_score": 5, **(annotations or {})}, frequencies)
+    (record,) = inputs.records
+    assert (record.label, record.key, record.error) == (KEY, None, UNKNOWN_FIELD)
+    assert named in record.detail and len(record.detail) < 200
+    assert inputs.annotations.empty and inputs.frequencies.empty
 
 
 @pytest.mark.parametrize(

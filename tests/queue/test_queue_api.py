@@ -97,7 +97,8 @@ def test_decision_is_acknowledged_and_shown(queues: QueueService, sample_keys: l
     created = _created(queues, sample_keys[:5])
     answer = queues.decide(
         created["id"],
-        _body({"variant": sample_keys[1], "decision": "accept", "curator": "c1", "note": "fine"}),
+        _body({"variant": sample_keys[1], "decision": "accept", "note": "fine"}),
+        "c1",  # the API key's curator: the body names none
     )
     assert answer.status == 200
     ack = json.loads(answer.body)
@@ -111,7 +112,7 @@ def test_decision_is_acknowledged_and_shown(queues: QueueService, sample_keys: l
     ("payload", "status", "reason"),
     [
         ({"decision": "maybe", "curator": "c1"}, 422, "invalid_decision"),
-        ({"decision": "accept"}, 422, "missing_curator"),
+        ({"decision": "accept", "curator": "c2"}, 422, "curator_mismatch"),
         ({"decision": "accept", "curator": "c1", "extra": 1}, 422, "invalid_request"),
         (
             {"decision": "accept", "curator": "c1", "variant": "GRCh37:1:1:A:G"},
@@ -127,17 +128,29 @@ def test_bad_decisions_get_named_refusals(
     status: int,
     reason: str,
 ):
-    """Synthetic queue: each bad decision is refused with its status and reason, unwritten."""
+    """Synthetic queue: each bad decision by curator c1 is refused with its status and
+    reason, unwritten."""
     queues, queue_id = refused
-    answer = queues.decide(queue_id, _body({"variant": sample_keys[0], **payload}))
+    answer = queues.decide(queue_id, _body({"variant": sample_keys[0], **payload}), "c1")
     assert (answer.status, json.loads(answer.body)["reason"]) == (status, reason)
+    assert queues.store.history(queue_id).empty
+
+
+def test_a_decision_without_a_keys_curator_is_refused(
+    refused: tuple[QueueService, str], sample_keys: list[str]
+):
+    """Only a key names a curator: a body's own ``curator`` is never enough."""
+    queues, queue_id = refused
+    body = _body({"variant": sample_keys[0], "decision": "accept", "curator": "c1"})
+    answer = queues.decide(queue_id, body, None)
+    assert (answer.status, json.loads(answer.body)["reason"]) == (422, "missing_curator")
     assert queues.store.history(queue_id).empty
 
 
 @pytest.mark.parametrize("raw", [b"not json", b"[1, 2]", b""])
 def test_unreadable_decision_bodies(refused: tuple[QueueService, str], raw: bytes):
     queues, queue_id = refused
-    answer = queues.decide(queue_id, raw)
+    answer = queues.decide(queue_id, raw, "c1")
     assert answer.status == 422
     assert json.loads(answer.body)["reason"] in ("invalid_request", "invalid_decision")
     assert queues.store.history(queue_id).empty
@@ -148,9 +161,7 @@ def test_bad_queue_ids_are_404(refused: tuple[QueueService, str], queue_id: str)
     queues, _ = refused
     for answer in (
         queues.show(queue_id),
-        queues.decide(
-            queue_id, _body({"variant": "GRCh37:1:1:A:G", "decision": "accept", "curator": "c"})
-        ),
+        queues.decide(queue_id, _body({"variant": "GRCh37:1:1:A:G", "decision": "accept"}), "c"),
     ):
         assert answer.status == 404
         assert json.loads(answer.body)["reason"] == "unknown_queue"
@@ -230,4 +241,5 @@ def test_oversized_queue_bodies_are_refused_before_the_queue_sees_them():
     response = client.post("/queue", content=b"x" * 101, headers={"X-API-Key": "k1"})
     assert response.status_code == 413
     assert "VIPREDICT_MAX_BYTES=100" in response.json()["error"]
-    assert client.post("/queue", content=b"x" * 100, headers={"X-API-Key": "k1"}).status_code == 200
+    at_limit = b'"' + b"x" * 98 + b'"'  # JSON (not a queue request: the route stands in)
+    assert client.post("/queue", content=at_limit, headers={"X-API-Key": "k1"}).status_code == 200

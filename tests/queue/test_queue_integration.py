@@ -36,7 +36,8 @@ def test_acknowledged_decision_survives_kill_9(
     }
     scratch = tmp_path / "cwd"
     scratch.mkdir()
-    settings = {"VIPREDICT_API_KEYS": KEY["X-API-Key"], "VIPREDICT_QUEUE_URL": queue_url}
+    # The key speaks for curator k9: the decision is recorded under the key's curator.
+    settings = {"VIPREDICT_API_KEYS": f"k9:{KEY['X-API-Key']}", "VIPREDICT_QUEUE_URL": queue_url}
     with serving(tiny_home, scratch, **settings) as server:
         process, url = server.process, server.url
         assert httpx.post(f"{url}/queue", json=body, timeout=60).status_code == 401

@@ -183,15 +183,34 @@ def test_bad_values_are_named_per_variant_and_the_batch_is_answered(
     [
         {"variant": "GRCh37:1:1:A:G", "annotations": {"sift": 0.1}},
         {"variant": "GRCh37:1:1:A:G", "annotations": {"Polyphen2_HDIV_score": 0.9}},
-        {"variant": "GRCh37:1:1:A:G", "annotations": [0.1]},
         {"variant": "GRCh37:1:1:A:G", "frequencies": {"gnomADg": {"popmax": {"af": 0.1}}}},
         {"variant": "GRCh37:1:1:A:G", "frequencies": {"gnomADg": {"afr": {"hom": 1}}}},
+        {"variant": "GRCh37:1:1:A:G", "gnomad": {}},
+    ],
+)
+def test_names_the_schema_does_not_declare_are_that_variants_error(
+    client: TestClient, entry: dict, judged_keys: list[str]
+):
+    """A misspelt or undeclared name is that variant's ``unknown_field``, never a value
+    silently ignored; the other variants of the request are answered."""
+    response = client.post("/predict", json={"variants": [entry, {"variant": judged_keys[0]}]})
+    assert response.status_code == 200, response.text
+    refused, good = response.json()
+    assert refused["error"] == "unknown_field" and refused["score"] is None
+    assert "not a field vipredict reads" in refused["error_detail"]
+    assert good["error"] is None and good["score"] is not None
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"variant": "GRCh37:1:1:A:G", "annotations": [0.1]},
         {"variant": "GRCh37:1:1:A:G", "frequencies": {"gnomAD g": {}}},
     ],
 )
-def test_names_the_schema_does_not_declare_refuse_the_request(client: TestClient, entry: dict):
-    """A misspelt or undeclared name is the request's shape, the same for every variant: 400,
-    never a value silently ignored."""
+def test_a_body_of_another_shape_refuses_the_request(client: TestClient, entry: dict):
+    """``annotations`` that is not an object, or a dataset name outside its pattern, is not
+    a misspelt name but another shape of request: 400."""
     response = client.post("/predict", json={"variants": [entry]})
     assert response.status_code == 400, response.text
 

@@ -35,7 +35,8 @@ def test_bentoml_serve_end_to_end(tiny_home: Settings, judged_keys: list[str], t
         card = httpx.get(f"{url}/model", headers={"Authorization": "Bearer integration-key"})
         assert card.status_code == 200
         assert card.json()["models"][0]["version"]
-        metrics = httpx.get(f"{url}/metrics")
+        assert httpx.get(f"{url}/metrics").status_code == 401  # keys set: metrics need one too
+        metrics = httpx.get(f"{url}/metrics", headers={"X-API-Key": "integration-key"})
         assert metrics.status_code == 200 and "bentoml_service_request" in metrics.text
 
 

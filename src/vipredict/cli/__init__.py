@@ -334,14 +334,21 @@ def add_dbnsfp(
 @app.command()
 def serve(
     port: Annotated[int, typer.Option(help="port on localhost")] = 3000,
-    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="interface to bind; beyond loopback only with VIPREDICT_API_KEYS")
+    ] = "127.0.0.1",
 ) -> None:
-    """Start the BentoML prediction service on localhost."""
+    """Start the BentoML prediction service on localhost (elsewhere only with API keys)."""
     from vipredict.model.registry import ModelNotReadyError
-    from vipredict.service.bento import EXIT_NOT_READY, SERVICE_REF
+    from vipredict.service.bento import EXIT_EXPOSED, EXIT_NOT_READY, SERVICE_REF
     from vipredict.service.predictor import preflight
+    from vipredict.service.security import exposure_refusal
 
     settings = configure_runtime_env()
+    refusal = exposure_refusal([host], settings)
+    if refusal:
+        console.print(f"[red]vipredict service refuses to start[/]: {refusal}")
+        raise typer.Exit(EXIT_EXPOSED)
     try:
         preflight(settings)
     except ModelNotReadyError as error:

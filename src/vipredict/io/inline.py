@@ -18,12 +18,19 @@ value the caller meant to send looks valid and is not what was asked, while a
 named error is found at once. Out-of-range most often means another scale (EA on
 0-100 instead of the fraction the model was trained on, a percentage AF), which
 would give a confidently wrong answer if it were let through.
+
+A name vipredict does not read (a misspelt ``sift_scor``, an ancestry group
+``nfe2``, a count ``AF``) makes the variant ``unknown_field``, naming each such
+name and, when one is close, the name probably meant (:func:`unknown_names`): a
+silently ignored value would change the answer unnoticed, and refusing the whole
+request for it would hold back every other variant of a batch.
 """
 
 from __future__ import annotations
 
+import difflib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -34,6 +41,7 @@ from vipredict.schema import CONSERVATION_SCORES, FUNCTIONAL_SCORES, conform_ann
 from vipredict.variants import parse_variant_key
 
 INVALID_ANNOTATION = "invalid_annotation"
+UNKNOWN_FIELD = "unknown_field"
 NOT_MISSENSE = "not_missense"
 #: ``source`` of the annotation rows built here (provenance of every inline value).
 INLINE_SOURCE = "inline"
@@ -150,6 +158,25 @@ def _shown(value: Any) -> str:
     return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
 
 
+def unknown_names(names: Iterable[str], known: Iterable[str], where: str = "") -> list[str]:
+    """Why each of ``names`` not in ``known`` is refused, with the likely intended name.
+
+    ``where`` prefixes each name (``annotations.``); a name is shown at most
+    :data:`_SHOWN` characters long, since it is the caller's text.
+    """
+    vocabulary = list(known)
+    lowered = {word.lower(): word for word in vocabulary}  # AF is af; Sift_Score, sift_score
+    problems = []
+    for name in names:
+        if name in vocabulary:
+            continue
+        text = str(name) if len(str(name)) <= _SHOWN else str(name)[: _SHOWN - 3] + "..."
+        close = difflib.get_close_matches(text.lower(), list(lowered), n=1)
+        hint = f" (did you mean {where}{lowered[close[0]]}?)" if close else ""
+        problems.append(f"{where}{text}: not a field vipredict reads{hint}")
+    return problems
+
+
 def _json_type(value: Any) -> str:
     if isinstance(value, bool):
         return "a boolean"
@@ -203,7 +230,8 @@ def check_value(rule: ValueRule, value: Any, where: str) -> tuple[Any, str]:
 
 
 def _annotation_row(key: str, annotations: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """The annotation row of one variant and the problems found in its values."""
+    """The annotation row of one variant and the problems found in its values (names the
+    rules do not know are :func:`unknown_names`' business)."""
     locus = parse_variant_key(key)
     row: dict[str, Any] = {
         "variant": key,
@@ -218,7 +246,6 @@ def _annotation_row(key: str, annotations: Mapping[str, Any]) -> tuple[dict[str,
     for name, value in annotations.items():
         rule = ANNOTATION_RULES.get(name)
         if rule is None:
-            problems.append(f"{name}: not an annotation vipredict reads")
             continue
         row[name], problem = check_value(rule, value, name)
         if problem:
@@ -235,14 +262,12 @@ def _frequency_rows(
         for group, counts in (groups or {}).items():
             where = f"frequencies.{dataset}.{group}"
             if group not in FREQUENCY_GROUPS:
-                problems.append(f"{where}: not an ancestry group ({', '.join(FREQUENCY_GROUPS)})")
-                continue
+                continue  # named by _unknown
             values = {}
             for name, value in (counts or {}).items():
                 rule = COUNT_RULES.get(name)
                 if rule is None:
-                    problems.append(f"{where}.{name}: expected af, ac or an")
-                    continue
+                    continue  # named by _unknown
                 values[name], problem = check_value(rule, value, f"{where}.{name}")
                 if problem:
                     problems.append(problem)
@@ -285,10 +310,24 @@ class _Parsed:
     counts: tuple[dict[str, Any], ...] = ()
 
 
+def _unknown(variant: InlineVariant) -> list[str]:
+    """The names a variant's annotations and frequencies hold that vipredict does not read."""
+    problems = unknown_names(variant.annotations or {}, ANNOTATION_RULES, "annotations.")
+    for dataset, groups in (variant.frequencies or {}).items():
+        where = f"frequencies.{dataset}."
+        problems += unknown_names(groups or {}, FREQUENCY_GROUPS, where)
+        for group, counts in (groups or {}).items():
+            if group in FREQUENCY_GROUPS:
+                problems += unknown_names(counts or {}, COUNT_RULES, f"{where}{group}.")
+    return problems
+
+
 def _parse(variant: InlineVariant) -> _Parsed:
     record = variant.record
     if record.key is None:
         return _Parsed(record)
+    if unknown := _unknown(variant):
+        return _Parsed(failed_record(record.label, UNKNOWN_FIELD, "; ".join(unknown)))
     row, problems = _annotation_row(record.key, variant.annotations or {})
     counts, frequency_problems = _frequency_rows(record.key, variant.frequencies or {})
     problems += frequency_problems
@@ -300,7 +339,8 @@ def _parse(variant: InlineVariant) -> _Parsed:
 
 
 def refusal(variant: InlineVariant) -> InputRecord | None:
-    """The variant's named error (its own, ``invalid_annotation``, ``not_missense``), or None.
+    """The variant's named error (its own, ``unknown_field``, ``invalid_annotation``,
+    ``not_missense``), or None.
 
     Cheap (no table is built), so a caller can answer refused variants before scoring.
     """
@@ -312,7 +352,8 @@ def inline_inputs(variants: Sequence[InlineVariant]) -> Inputs:
     """Records, annotation table and frequency table of variants sent with their annotations.
 
     Every variant gives one record, in order: its own when it has no key, an
-    ``invalid_annotation`` (or ``not_missense``) record when a value is refused,
+    ``unknown_field``, ``invalid_annotation`` (or ``not_missense``) record when a
+    name or a value is refused,
     else a keyed record with one annotation row (``source`` = ``inline``) and its
     frequency rows. A variant sent with frequencies only has an annotation row of
     its locus alone, so it is scored from what was sent like any other. Keys must

@@ -5,9 +5,17 @@ Whatever the entry point (``vipredict predict``, ``vipredict annotate``, ``POST
 requested variant becomes an :class:`InputRecord` here: its label as the user
 wrote it, and either its canonical key or the named reason it has none
 (``malformed_record``, ``unknown_contig``, ``unknown_build``, ``multi_allelic``,
-``not_snv``, ``position_out_of_range``, ``build_conflict``, and for VEP VCFs
-``missing_csq_fields``, ``csq_missing``, ``csq_malformed``, ``allele_not_in_csq``,
+``not_snv``, ``position_out_of_range``, ``build_conflict``, for a record past
+a bound of :mod:`vipredict.io.bounds` ``chrom_too_long``, ``allele_too_long``,
+``too_many_alts``, and for VEP VCFs ``missing_csq_fields``, ``csq_missing``,
+``csq_malformed``, ``too_many_csq_entries``, ``allele_not_in_csq``,
 ``not_missense``, ``ref_mismatch``). A bad record never stops the rest of the file.
+
+VCF text is split into records on ``\\n`` only (a trailing ``\\r`` trimmed), so no
+other character Python takes for a line break (``\\x1c``, ``\\x85``, ``\\u2028``)
+splits a record, and it is read lazily (:func:`record_lines`): the variants are
+counted as they are read (:class:`~vipredict.io.bounds.VariantCounter`), so a
+request past its limit stops at the first variant too many.
 
 Formats (:func:`detect_format`): VCF (records looked up in the feature store),
 TSV of keys or of chrom/pos/ref/alt columns (likewise), and the annotated formats:
@@ -34,12 +42,14 @@ from typing import Literal
 
 import pandas as pd
 
+from vipredict import deadline
+from vipredict.io.bounds import VariantCounter, csq_entries_bound, record_bound
 from vipredict.io.files import open_text
 from vipredict.io.readers.csq import (
     AlleleEntries,
     CsqFormat,
     Entry,
-    allele_entries,
+    RecordEntries,
     csq_format,
     csq_tables,
     info_value,
@@ -71,6 +81,10 @@ _CONTIG_ID = re.compile(r"[<,]ID=([^,>]+)")
 _CONTIG_LENGTH = re.compile(r"[<,]length=(\d+)")
 _CONTIG_ASSEMBLY = re.compile(r"[<,]assembly=([^,>]+)")
 _VEP_ASSEMBLY = re.compile(r'assembly="([^"]*)"')
+#: A line that may be a record: not empty, not a comment (found in C, blank runs skipped).
+_RECORD_LINE = re.compile(r"^[^#\n][^\n]*", re.MULTILINE)
+#: Fields a record is split into: the eight fixed ones and the rest (samples) unsplit.
+_FIXED_FIELDS = 8
 #: Errors that depend on the build; under a build conflict they become ``build_conflict``.
 _BUILD_ERRORS = frozenset({"position_out_of_range"})
 #: Accepted spellings of the locus columns of a variant table (lower case, ``#`` stripped).
@@ -262,16 +276,46 @@ def _under(choice: BuildChoice, record: InputRecord) -> InputRecord:
 # --------------------------------------------------------------------------- VCF
 
 
+Numbered = Iterable[tuple[int, str]]
+
+
+def record_lines(text: str) -> Iterator[tuple[int, str]]:
+    """(1-based line number, line) of each line of ``text`` that may be a record, lazily.
+
+    Lines end at ``\\n`` only (a trailing ``\\r`` is trimmed); blank and ``#`` lines
+    are skipped by the regex engine, so no list of every line is ever built and a
+    caller that stops early (a variant limit) has read no further.
+    """
+    number, last = 1, 0
+    for match in _RECORD_LINE.finditer(text):
+        number += text.count("\n", last, match.start())
+        last = match.start()
+        yield number, match.group().rstrip("\r")
+
+
+#: Lines read between two checks of the request's deadline (:mod:`vipredict.deadline`).
+_DEADLINE_EVERY = 256
+
+
 def _vcf_alleles(
-    lines: Iterable[str], build: str
+    numbered: Numbered, build: str, counter: VariantCounter | None = None
 ) -> Iterator[tuple[int, int, InputRecord, list[str]]]:
-    """(line number, ALT number, record, the line's fields) of each ALT of each record line."""
-    for number, raw in enumerate(lines, start=1):
+    """(line number, ALT number, record, the line's fields) of each ALT of each record line.
+
+    A line past a bound of :mod:`vipredict.io.bounds` is one record with its named
+    error, decided on the raw fields before any per-ALT label or key is made, and
+    it counts as one variant; ``counter`` counts each ALT before it is built.
+    """
+    counter = counter or VariantCounter()
+    for number, raw in numbered:
+        if number % _DEADLINE_EVERY == 0:
+            deadline.check()  # a request's parsing stops when its answer is no longer awaited
         line = raw.rstrip("\r\n")
         if not line or line.startswith("#"):
             continue
-        fields = line.split("\t")
+        fields = line.split("\t", _FIXED_FIELDS)
         if len(fields) < 5:
+            counter.add()
             label = f"line {number}: {line[:60]}"
             yield (
                 number,
@@ -281,18 +325,39 @@ def _vcf_alleles(
             )
             continue
         chrom, pos, _id, ref, alts = fields[:5]
-        for alt_number, alt in enumerate(alts.split(","), start=1):
+        bound = record_bound(chrom, pos, ref, alts)
+        if bound is not None:
+            counter.add()
+            yield number, 0, failed_record(f"line {number}: {line[:60]}", *bound), fields
+            continue
+        alleles = alts.split(",")
+        counter.add(len(alleles))
+        for alt_number, alt in enumerate(alleles, start=1):
             label = f"{chrom}:{pos}:{ref}:{alt}"
             yield number, alt_number, record_from_parts(build, chrom, pos, ref, alt, label), fields
 
 
-def vcf_records(lines: Iterable[str], build: str) -> Iterator[InputRecord]:
+def vcf_alleles(
+    lines: Iterable[str], build: str, counter: VariantCounter | None = None
+) -> Iterator[tuple[int, InputRecord]]:
+    """(ALT number, record) of each ALT of VCF lines (header lines skipped).
+
+    ALT number 0 marks a record that stands for its whole line: one with fewer
+    than five columns, or past a bound of :mod:`vipredict.io.bounds`.
+    """
+    for _number, alt, record, _fields in _vcf_alleles(enumerate(lines, 1), build, counter):
+        yield alt, record
+
+
+def vcf_records(
+    lines: Iterable[str], build: str, counter: VariantCounter | None = None
+) -> Iterator[InputRecord]:
     """Records of VCF lines (header lines skipped); a multi-allelic record gives one per ALT.
 
     Line numbers in the labels of malformed lines count every line given, so
     passing a whole file labels them with the file's own line numbers.
     """
-    for _number, _alt, record, _fields in _vcf_alleles(lines, build):
+    for _alt, record in vcf_alleles(lines, build, counter):
         yield record
 
 
@@ -306,46 +371,124 @@ def header_lines(lines: Iterable[str]) -> list[str]:
     return out
 
 
+def text_header(text: str) -> list[str]:
+    """The header of a VCF held as text: its leading ``#`` lines, split on ``\\n`` only."""
+    end = text.find("\n")
+    while end >= 0 and text.startswith("#", end + 1):
+        end = text.find("\n", end + 1)
+    head = text if end < 0 else text[:end]
+    return header_lines(head.split("\n")) if head.startswith("#") else []
+
+
+def _text_records(
+    text: str, choice: BuildChoice, counter: VariantCounter | None = None
+) -> list[InputRecord]:
+    numbered = record_lines(text)
+    return [_under(choice, r) for _n, _a, r, _f in _vcf_alleles(numbered, choice.build, counter)]
+
+
 def vcf_text_records(text: str, default_build: str) -> list[InputRecord]:
     """Records of a whole VCF held as text (uploads), for a store look-up.
 
     The header may name the build (``default_build`` when it does not); a header
     that contradicts itself gives ``build_conflict``. Lines are split on ``\\n``
-    only (a stray ``\\r`` is trimmed by the parser), so no other character that
-    Python treats as a line break can split a record.
+    only (:func:`record_lines`), so no other character that Python treats as a
+    line break can split a record.
     """
-    lines = text.split("\n")
-    choice = choose_build(header_lines(lines), None, default_build)
-    return [_under(choice, record) for record in vcf_records(lines, choice.build)]
+    return _text_records(text, choose_build(text_header(text), None, default_build))
+
+
+def read_text(path: Path) -> str:
+    """A plain or gzip file's whole text with its line ends as written.
+
+    Python's universal newlines would turn a lone ``\\r`` inside a record into a
+    line break; records are split on ``\\n`` only (:func:`record_lines`), as for
+    uploads, so a file and the same text uploaded give the same records.
+    """
+    with open_text(path) as handle:
+        handle.reconfigure(newline="")  # type: ignore[attr-defined]  # a TextIOWrapper
+        return handle.read()
 
 
 def read_vcf_records(path: Path, default_build: str = DEFAULT_BUILD) -> list[InputRecord]:
-    with open_text(path) as handle:
-        return vcf_text_records(handle.read(), default_build)
+    return vcf_text_records(read_text(path), default_build)
 
 
 # --------------------------------------------------------------------------- VEP VCF (CSQ)
 
 
-def _csq_entries(
-    record: InputRecord, fields: list[str], fmt: CsqFormat, alt_number: int, lacking: str
-) -> tuple[InputRecord, list[Entry]]:
-    """A keyed allele's own CSQ entries, or the named reason it has none."""
-    if lacking:
-        return failed_record(record.label, "missing_csq_fields", lacking), []
+#: A record's CSQ entries grouped by allele, or the named reason it has none.
+LineCsq = tuple[RecordEntries | None, tuple[str, str]]
+
+
+def _line_csq(fields: list[str], fmt: CsqFormat) -> LineCsq:
+    """One record's CSQ entries, split once for all its ALTs and counted before splitting."""
     value = info_value(fields[7]) if len(fields) > 7 else None
     if value is None:
-        return failed_record(record.label, "csq_missing", "the record has no CSQ annotation"), []
+        return None, ("csq_missing", "the record has no CSQ annotation")
+    bound = csq_entries_bound(value)
+    if bound is not None:
+        return None, bound
     entries = parse_entries(value, fmt)
     if entries is None:
-        detail = f"a CSQ entry does not have the header's {len(fmt.fields)} fields"
-        return failed_record(record.label, "csq_malformed", detail), []
+        return None, (
+            "csq_malformed",
+            f"a CSQ entry does not have the header's {len(fmt.fields)} fields",
+        )
+    return RecordEntries.group(entries, fmt), ("", "")
+
+
+def _csq_entries(
+    record: InputRecord, line: LineCsq, alt_number: int
+) -> tuple[InputRecord, list[Entry]]:
+    """A keyed allele's own CSQ entries, or the named reason it has none."""
+    grouped, (reason, detail) = line
+    if grouped is None:
+        return failed_record(record.label, reason, detail), []
     alt = str(record.key).rsplit(":", 1)[1]
-    mine = allele_entries(entries, fmt, alt, alt_number)
+    mine = grouped.of(alt, alt_number)
     if not mine:
         detail = f"no CSQ entry for ALT {alt} (allele {alt_number})"
         return failed_record(record.label, "allele_not_in_csq", detail), []
     return record, mine
+
+
+def _csq_inputs(
+    numbered: Numbered, fmt: CsqFormat, choice: BuildChoice, counter: VariantCounter | None = None
+) -> tuple[Inputs, list[int]]:
+    """Inputs of numbered VEP VCF lines, and the line number of each record.
+
+    A record's CSQ value is split once (not once per ALT), and an ALT written twice
+    in one record is refused after its first mention: VCF allows each allele once,
+    and both would claim the same entries.
+    """
+    records: list[InputRecord] = []
+    line_of: list[int] = []
+    wanted: list[AlleleEntries] = []
+    lacking = fmt.lacking()
+    current: tuple[int, LineCsq, set[str]] = (-1, (None, ("", "")), set())
+    for number, alt_number, parsed, fields in _vcf_alleles(numbered, choice.build, counter):
+        record = _under(choice, parsed)
+        if record.key is not None and lacking:
+            record = failed_record(record.label, "missing_csq_fields", lacking)
+        elif record.key is not None:
+            if current[0] != number:
+                current = (number, _line_csq(fields, fmt), set())
+            alt = record.key.rsplit(":", 1)[1]
+            if alt in current[2]:
+                detail = f"ALT {alt} is listed more than once in this record"
+                record = failed_record(record.label, "malformed_record", detail)
+            else:
+                current[2].add(alt)
+                record, entries = _csq_entries(record, current[1], alt_number)
+                if entries:
+                    wanted.append(AlleleEntries(len(records), str(record.key), entries))
+        records.append(record)
+        line_of.append(number)
+    tables = csq_tables(wanted, fmt)
+    for row, (reason, detail) in tables.refused.items():
+        records[row] = failed_record(records[row].label, reason, detail)
+    return Inputs(records, tables.annotations, tables.frequencies), line_of
 
 
 def read_csq_lines(
@@ -357,46 +500,35 @@ def read_csq_lines(
     (:func:`vipredict.io.readers.csq.csq_tables`); every other allele a named error.
     ``vipredict annotate`` calls this block by block, hence the line numbers.
     """
-    records: list[InputRecord] = []
-    line_of: list[int] = []
-    wanted: list[AlleleEntries] = []
-    lacking = fmt.lacking()
-    for number, alt_number, parsed, fields in _vcf_alleles(lines, choice.build):
-        record = _under(choice, parsed)
-        if record.key is not None:
-            record, entries = _csq_entries(record, fields, fmt, alt_number, lacking)
-            if entries:
-                wanted.append(AlleleEntries(len(records), str(record.key), entries))
-        records.append(record)
-        line_of.append(number - 1)
-    tables = csq_tables(wanted, fmt)
-    for row, (reason, detail) in tables.refused.items():
-        records[row] = failed_record(records[row].label, reason, detail)
-    return Inputs(records, tables.annotations, tables.frequencies), line_of
+    inputs, line_of = _csq_inputs(enumerate(lines, 1), fmt, choice)
+    return inputs, [number - 1 for number in line_of]
 
 
-def vcf_text_inputs(text: str, build: str | None = None, csq: bool | None = None) -> Inputs:
+def vcf_text_inputs(
+    text: str, build: str | None = None, csq: bool | None = None, limit: int | None = None
+) -> Inputs:
     """A whole VCF held as text (a file's or an upload's) -> Inputs.
 
     ``build``: None = as the header says, else GRCh37; given = must agree with the
     header (else ``build_conflict`` for each record). ``csq``: None = read the CSQ
     annotations when the header declares them, True = always (a header without
-    them gives ``missing_csq_fields``), False = never (a store look-up).
+    them gives ``missing_csq_fields``), False = never (a store look-up). ``limit``:
+    the most variants the text may hold; reading stops at the first one past it
+    (:class:`~vipredict.io.bounds.TooManyVariantsError`), before the rest is parsed.
     """
-    lines = text.split("\n")
-    header = header_lines(lines)
+    header = text_header(text)
     choice = choose_build(header, build)
     fmt = csq_format(header)
+    counter = VariantCounter(limit)
     if csq is False or (csq is None and fmt is None):
-        return Inputs([_under(choice, record) for record in vcf_records(lines, choice.build)])
-    return read_csq_lines(lines, fmt or CsqFormat(()), choice)[0]
+        return Inputs(_text_records(text, choice, counter))
+    return _csq_inputs(record_lines(text), fmt or CsqFormat(()), choice, counter)[0]
 
 
 def read_csq_vcf(source: Path | str, build: str | None = None) -> Inputs:
     """A VEP VCF (a path, or its text) -> records, CSQ annotations and gnomAD frequencies."""
     if isinstance(source, Path):
-        with open_text(source) as handle:
-            source = handle.read()
+        source = read_text(source)
     return vcf_text_inputs(source, build, csq=True)
 
 
@@ -425,11 +557,18 @@ def _locus_columns(columns: Sequence[str]) -> dict[str, str]:
 
 def read_tsv_records(path: Path, default_build: str = DEFAULT_BUILD) -> list[InputRecord]:
     """A TSV (or CSV) of variants: a ``variant`` key column, or chrom/pos/ref/alt columns
-    (optionally a build column), or bare keys without a header."""
+    (optionally a build column), or bare keys without a header.
+
+    Rows end at ``\\n`` only (a trailing ``\\r`` trimmed), as VCF records do."""
     header = next(iter(_head(path)), "")
     sep = "," if "," in header and "\t" not in header else "\t"
     with open_text(path) as handle:
-        table = pd.read_csv(handle, sep=sep, dtype=str, keep_default_na=False)
+        handle.reconfigure(newline="")  # type: ignore[attr-defined]  # a TextIOWrapper
+        table = pd.read_csv(handle, sep=sep, dtype=str, keep_default_na=False, lineterminator="\n")
+    table.columns = [str(c).removesuffix("\r") for c in table.columns]
+    if len(table.columns):
+        last = table.columns[-1]
+        table[last] = table[last].str.removesuffix("\r")
     lower = {c.strip().lower().lstrip("#"): c for c in table.columns}
     if "variant" in lower:
         return [record_from_key(v) for v in table[lower["variant"]]]
@@ -495,8 +634,7 @@ def read_inputs(path: Path, fmt: str | None = None, build: str | None = None) ->
     """
     kind = fmt or detect_format(path)
     if kind in ("vcf", "csq"):
-        with open_text(path) as handle:
-            return vcf_text_inputs(handle.read(), build, csq=kind == "csq")
+        return vcf_text_inputs(read_text(path), build, csq=kind == "csq")
     assumed = build or DEFAULT_BUILD
     if kind == "tsv":
         return Inputs(read_tsv_records(path, assumed))

@@ -48,7 +48,8 @@ VIP_INFO_HEADERS = (
     'PP3/BP4 evidence code, or none">',
     '##INFO=<ID=VIP_ERR,Number=.,Type=String,Description="vipredict per-allele error '
     "(malformed_record, unknown_contig, unknown_build, build_conflict, "
-    "position_out_of_range, not_snv, multi_allelic, csq_missing, csq_malformed, "
+    "position_out_of_range, not_snv, multi_allelic, chrom_too_long, position_too_long, "
+    "allele_too_long, too_many_alts, csq_missing, csq_malformed, too_many_csq_entries, "
     "missing_csq_fields, allele_not_in_csq, not_missense, ref_mismatch, no_features, "
     'insufficient_annotation), . when scored">',
 )

@@ -7,8 +7,10 @@ Built for exome- and genome-sized VCFs against a dbNSFP-sized store on one machi
 * each block is split into fields and checked with vectorised Arrow kernels. Only
   records that are not a plain SNV on a primary contig (indels, multi-allelic or
   malformed lines) take the per-record path of
-  :func:`vipredict.io.inputs.vcf_records`, which names their error exactly as
-  every other entry point does;
+  :func:`vipredict.io.inputs.vcf_alleles`, which names their error exactly as
+  every other entry point does, a line past a bound of :mod:`vipredict.io.bounds`
+  (``allele_too_long``, ``too_many_alts``, ``chrom_too_long``) included: such a
+  line is one record and gets ``VIP_ERR`` alone, before any per-ALT work;
 * the SNVs are joined to the store in DuckDB (one partition and one position range
   per block: :class:`~vipredict.store.partitioned.Store`), scored through
   :meth:`~vipredict.model.scorer.Scorer.score_features` (the code path of
@@ -45,7 +47,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from vipredict.io.inputs import BuildChoice, choose_build, read_csq_lines, vcf_records
+from vipredict.io.bounds import LINE_ERRORS
+from vipredict.io.inputs import BuildChoice, choose_build, read_csq_lines, vcf_alleles
 from vipredict.io.readers.csq import CsqFormat, csq_format
 from vipredict.io.vcf import (
     BLOCK_BYTES,
@@ -146,16 +149,20 @@ def _locus_table(build: str, chrom: Column, pos: Column, ref: Column, alt: Colum
     )
 
 
-def _slow_alleles(line: str, build: str) -> list[tuple[tuple, str]]:
-    """(locus, error) per ALT of a line the fast path could not take, or [] for a comment."""
+def _slow_alleles(line: str, build: str) -> tuple[list[tuple[tuple, str]], bool]:
+    """(locus, error) per ALT of a line the fast path could not take ([] for a comment),
+    and whether one error stands for the whole line (fewer than five columns, or past a
+    bound of :mod:`vipredict.io.bounds`): such a line gets ``VIP_ERR`` alone."""
     out = []
-    for record in vcf_records([line], build):
+    whole = False
+    for alt_number, record in vcf_alleles([line], build):
+        whole = alt_number == 0
         if record.key is None:
             out.append(((build, "", 0, "", ""), record.error))
             continue
         build_, chrom, pos, ref, alt = record.key.split(":")
         out.append(((build_, chrom, int(pos), ref, alt), ""))
-    return out
+    return out, whole
 
 
 class BlockAnnotator:
@@ -232,11 +239,8 @@ class BlockAnnotator:
         """Alleles of the lines the vectorised check did not pass, one record at a time."""
         records, numbers, loci, errors = [], [], [], []
         for i in index:
-            line = lines[int(i)].as_py()
-            found = _slow_alleles(line, self.build)
-            counts[i] = len(found) if found else -1
-            if found and len(line.split("\t", 5)) < 5:
-                counts[i] = 0
+            found, whole = _slow_alleles(lines[int(i)].as_py(), self.build)
+            counts[i] = 0 if whole else len(found) if found else -1
             for k, (locus, error) in enumerate(found):
                 records.append(i)
                 numbers.append(k)
@@ -308,6 +312,8 @@ class BlockAnnotator:
         counts = np.where(per_line > 0, per_line, -1)
         short = pc.less(pc.count_substring(lines, "\t"), 4).to_numpy(zero_copy_only=False)
         counts[short & (per_line > 0)] = 0  # no ALT column: VIP_ERR alone, as in the store path
+        refused = np.array([r.error in LINE_ERRORS for r in inputs.records], dtype=bool)
+        counts[record[refused]] = 0  # a line past a bound of io.bounds: likewise
         results = scored.results
         errors = results["error"].fillna("").astype(str).to_numpy(dtype=object)
         answers = AlleleResults(

@@ -39,12 +39,17 @@ PROFILES_ARTIFACT = "profiles/profiles.json"
 EVALUATION_RUN = "evaluate-validation"
 EVALUATION_ARTIFACT = "evaluation/validation.json"
 
-#: Classes skops may rebuild when a logged LightGBM model is loaded. Declared once.
+#: Classes skops may rebuild when a logged LightGBM model is loaded. Declared once:
+#: logging lists them and loading uses them, whatever the artifact's MLmodel says.
 SKOPS_TRUSTED_TYPES = [
     "lightgbm.basic.Booster",
     "lightgbm.sklearn.LGBMClassifier",
     "collections.OrderedDict",
 ]
+#: The one serialization a champion may have: skops rebuilds only trusted types (pickle runs code).
+MODEL_FORMAT = "skops"
+#: The one estimator class a champion may be (``predict_proba`` is how it scores).
+MODEL_CLASS = "lightgbm.sklearn.LGBMClassifier"
 PIP_REQUIREMENTS = ["lightgbm==4.7.0", "scikit-learn==1.9.1", "pandas==3.1.1", "numpy<2.5"]
 
 
@@ -110,6 +115,44 @@ def register_champion(client: MlflowClient, run_id: str, name: str) -> str:
     version = mlflow.register_model(f"runs:/{run_id}/{MODEL_ARTIFACT}", name)
     client.set_registered_model_alias(name, CHAMPION, version.version)
     return str(version.version)
+
+
+def load_estimator(model_uri: str, label: str) -> lightgbm.LGBMClassifier:
+    """The LightGBM classifier at ``model_uri``, rebuilt by skops with OUR trusted types only.
+
+    ``mlflow.lightgbm.load_model`` takes the serialization format, the trusted
+    types and extra code paths from the artifact's own MLmodel file, and MLflow
+    allows pickle by default: whoever can write ``VIPREDICT_HOME`` could run code
+    when the service starts. So the MLmodel is only read (YAML, safe loader) to
+    find the data file; the format must be skops, the file must lie inside the
+    artifact, and :data:`SKOPS_TRUSTED_TYPES` decides what may be rebuilt.
+    """
+    import skops.io
+    from mlflow.models import Model
+    from skops.io.exceptions import UntrustedTypesFoundException
+
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp))
+        flavor = Model.load(local).flavors.get("lightgbm") or {}
+        fmt, cls = flavor.get("serialization_format"), flavor.get("model_class")
+        if fmt != MODEL_FORMAT or cls != MODEL_CLASS:
+            raise ModelNotReadyError(
+                f"{label} has serialization format {fmt!r} and class {cls!r}: only "
+                f"{MODEL_FORMAT} {MODEL_CLASS} models are loaded (others can run code); "
+                "retrain it with `vipredict train`"
+            )
+        data = (local / str(flavor.get("data", ""))).resolve()
+        if not data.is_file() or not data.is_relative_to(local.resolve()):
+            raise ModelNotReadyError(
+                f"{label}'s model file {flavor.get('data')!r} lies outside its artifact"
+            )
+        try:
+            model = skops.io.load(data, trusted=SKOPS_TRUSTED_TYPES)
+        except UntrustedTypesFoundException as error:
+            raise ModelNotReadyError(f"{label} holds untrusted types: {error}") from error
+    if not isinstance(model, lightgbm.LGBMClassifier):
+        raise ModelNotReadyError(f"{label} is a {type(model).__name__}, not an LGBMClassifier")
+    return model
 
 
 @dataclass(frozen=True)
@@ -209,7 +252,7 @@ def load_champion(name: str, settings: Settings | None = None) -> LoadedModel:
             f"{error}"
         ) from error
     run = client.get_run(run_id)
-    model = mlflow.lightgbm.load_model(f"models:/{name}@{CHAMPION}")
+    model = load_estimator(f"models:/{name}@{CHAMPION}", f"{name} v{version.version}")
     return LoadedModel(
         name=name,
         version=str(version.version),

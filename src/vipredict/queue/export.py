@@ -4,10 +4,18 @@ Tables keep every item in rank order, unscored ones included, with the current
 decision of each. The VCF holds the items that have a variant key, sorted by
 contig and position as tools expect; the rank, the reason and the decision ride
 in INFO (text percent-encoded, as VCF 4.3 prescribes for reserved characters).
+
+Notes and queue names are whatever a client sent, so no export lets them act:
+a table cell that a spreadsheet would read as a formula is written as text (a
+leading ``'``, OWASP's CSV-injection advice), and VCF text is percent-encoded
+wherever it could end a line (for any reader's idea of a line) or, in a header,
+close its quotes or its ``<...>``.
 """
 
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -47,21 +55,58 @@ _RESERVED = {
     "\r": "%0D",
     ":": "%3A",
 }
+#: A structured header value (``##key=<...,Name="...">``) also may not close its quotes or brackets.
+_HEADER_RESERVED = {**_RESERVED, '"': "%22", "\\": "%5C", "<": "%3C", ">": "%3E"}
+#: First characters that make a spreadsheet read a cell as a formula (OWASP: CSV injection).
+FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
 
 
 class ExportError(ValueError):
     """A queue that cannot be written in the asked format (the message says why)."""
 
 
+def _percent(ch: str) -> str:
+    return "".join(f"%{byte:02X}" for byte in ch.encode())
+
+
+def _encoded(text: str, reserved: Mapping[str, str]) -> str:
+    """``text`` with reserved characters and every control or line/paragraph separator
+    percent-encoded: ``str.splitlines`` and other readers end lines at ``\\x85``,
+    ``\\u2028``, ``\\x1c`` ... too, and a record must stay one line for all of them."""
+    return "".join(
+        reserved.get(ch) or (_percent(ch) if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch)
+        for ch in text
+    )
+
+
 def encode_info(text: str) -> str:
     """Percent-encode the characters a VCF INFO value may not hold."""
-    return "".join(_RESERVED.get(ch, ch) for ch in text)
+    return _encoded(text, _RESERVED)
+
+
+def encode_header(text: str) -> str:
+    """Percent-encode a value quoted inside a structured ``##`` header line."""
+    return _encoded(text, _HEADER_RESERVED)
+
+
+def neutral_cell(value: Any) -> Any:
+    """A text cell a spreadsheet shows as text: a formula-leading one gets a leading ``'``."""
+    return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_LEADS) else value
 
 
 def table_text(record: QueueRecord, fmt: str) -> str:
-    """CSV or TSV of all items with their current decisions."""
+    """CSV or TSV of all items with their current decisions; text cells never formulas.
+
+    Only text cells change: numeric columns (a score of -0.5) are numbers, and a
+    spreadsheet reads them as numbers. Rows end in CRLF (RFC 4180), so a cell
+    holding a lone CR is quoted: unquoted, spreadsheets start a new row there.
+    """
     sep = "," if fmt == "csv" else "\t"
-    return record.items[list(EXPORT_COLUMNS)].to_csv(sep=sep, index=False, na_rep="")
+    table = record.items[list(EXPORT_COLUMNS)].copy()
+    for column in table.columns:
+        if not pd.api.types.is_numeric_dtype(table[column]):
+            table[column] = table[column].map(neutral_cell)
+    return table.to_csv(sep=sep, index=False, na_rep="", lineterminator="\r\n")
 
 
 def _info(item: dict[str, Any]) -> str:
@@ -118,8 +163,8 @@ def vcf_text(record: QueueRecord) -> str:
         "##fileformat=VCFv4.2",
         "##source=vipredict-queue",
         f"##reference={builds[0] if builds else 'GRCh37'}",
-        f"##vipredict_queue=<ID={meta['id']},Ordering={meta['ordering']},"
-        f'Created="{meta["created_at"]}",Name="{encode_info(str(meta["name"]))}">',
+        f"##vipredict_queue=<ID={meta['id']},Ordering={meta['ordering']},"  # the server's own
+        f'Created="{meta["created_at"]}",Name="{encode_header(str(meta["name"]))}">',  # a client's
         *(f"##contig=<ID={c}>" for c in CANONICAL_CONTIGS if c in set(parts["chrom"])),
         *VIP_RESULT_HEADERS,
         *(f'##INFO=<ID={i},Number={n},Type={t},Description="{d}">' for i, n, t, d in QUEUE_INFO),
@@ -145,5 +190,5 @@ def write_export(record: QueueRecord, fmt: str, output: Path) -> int:
     note may span several)."""
     text = export_text(record, fmt)
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(text)
+    output.write_text(text, newline="")  # the text holds its own line ends
     return len(keyed_items(record.items) if fmt == "vcf" else record.items)

@@ -37,6 +37,9 @@ from vipredict.variants import VariantError, parse_variant_key
 DECISIONS = ("accept", "reject", "defer")
 MAX_NOTE = 4000
 MAX_CURATOR = 100
+#: Longest queue name: the column's declared length and the check in :meth:`QueueStore.save`
+#: (PostgreSQL refuses a longer VARCHAR value; SQLite would silently keep it).
+MAX_QUEUE_NAME = 200
 INSERT_CHUNK = 5_000
 _ID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -75,7 +78,7 @@ QUEUES = sa.Table(
     "queues",
     METADATA,
     sa.Column("id", sa.String(32), primary_key=True),
-    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("name", sa.String(MAX_QUEUE_NAME), nullable=False),
     sa.Column("created_at", sa.String(32), nullable=False),
     sa.Column("ordering", sa.String(16), nullable=False),
     sa.Column("filters", sa.Text, nullable=False),
@@ -191,6 +194,15 @@ def _chunks(rows: Sequence[dict[str, Any]], size: int) -> Iterator[Sequence[dict
         yield rows[start : start + size]
 
 
+def check_queue_name(name: str) -> str:
+    """The name, or a :class:`QueueInputError` (a 422) if the ``queues`` table cannot hold it."""
+    if len(name) > MAX_QUEUE_NAME:
+        raise QueueInputError(
+            "queue_name_too_long", f"a queue name has at most {MAX_QUEUE_NAME} characters"
+        )
+    return name
+
+
 def check_queue_id(queue_id: str) -> str:
     """A syntactically valid id, else QueueNotFoundError (a malformed id names no queue)."""
     if not _ID.match(str(queue_id)):
@@ -261,7 +273,7 @@ class QueueStore:
         queue_id = uuid.uuid4().hex
         meta = {
             "id": queue_id,
-            "name": name,
+            "name": check_queue_name(name),
             "created_at": now_utc(),
             "ordering": ordering,
             "filters": json.dumps(dict(filters)),

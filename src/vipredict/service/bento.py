@@ -2,20 +2,24 @@
 
 Endpoints: ``POST /predict``, ``POST /predict/vcf``, ``GET /model``, ``GET /audit``
 (latest ancestry audit report), and the curation queue (``POST /queue``, ``GET
-/queue/{id}``, ``POST /queue/{id}/decisions``; writes need an API key). BentoML
-keeps ``/healthz``, ``/livez``, ``/readyz``, ``/metrics`` and the OpenAPI
-document at ``/docs.json``.
+/queue/{id}``, ``POST /queue/{id}/decisions``; writes need an API key, and the
+key names the curator). BentoML keeps ``/healthz``, ``/livez``, ``/readyz``,
+``/metrics`` and the OpenAPI document at ``/docs.json``; with keys set, all but the
+three health probes need one.
 
 Importing this module only declares the service. Its work happens when BentoML
 starts it: the deployment hook (once, before any worker) refuses to start when
-the store or the evidence champion is missing, with the reason and exit status 3;
-each worker then loads the champions and the store, patches BentoML's timeout
-middleware, and reads its keys and limits from the settings.
+the store or the evidence champion is missing (exit status 3), or when ``bentoml
+serve`` would listen beyond loopback without API keys (exit status 4); each worker
+then checks the addresses it really listens on by the same rule, loads the
+champions and the store, patches BentoML's middlewares (:mod:`.bentoml_fixes`),
+and reads its keys and limits from the settings.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -30,18 +34,31 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from vipredict.audit.result import latest_report
 from vipredict.config import configure_runtime_env
+from vipredict.deadline import DeadlineExceeded
 from vipredict.model.registry import ModelNotReadyError
-from vipredict.service.bentoml_fixes import cancel_timeout_timers
+from vipredict.service.bentoml_fixes import apply_fixes
 from vipredict.service.predictor import PredictionService, preflight
 from vipredict.service.queue import QueueService
 from vipredict.service.schemas import VariantIn, VariantOut
-from vipredict.service.security import SecurityMiddleware, ServingError
+from vipredict.service.security import (
+    REQUEST_TIMEOUT_S,
+    SecurityMiddleware,
+    ServingError,
+    curator_of,
+    exposure_refusal,
+    listening_hosts,
+)
 
 logger = logging.getLogger("vipredict.service")
 #: ``bentoml serve`` target of this service, from any working directory.
 SERVICE_REF = "vipredict.service.bento:VariantPredictor"
-REQUEST_TIMEOUT_S = 300
 EXIT_NOT_READY = 3
+#: Exit status when the service would listen beyond loopback without API keys.
+EXIT_EXPOSED = 4
+#: Requests in progress at once per worker (BentoML's ``max_concurrency``); one more is a 503.
+#: The serving benchmark runs 32 concurrent clients; large bodies have their own, smaller
+#: bound (``security.MAX_LARGE_BODIES``).
+MAX_CONCURRENCY = 32
 model_app = FastAPI(title="vipredict model card", docs_url=None, redoc_url=None, openapi_url=None)
 
 
@@ -56,6 +73,9 @@ def _answer(ctx: bentoml.Context, produce: Callable[[], tuple[Any, str]]) -> Res
         status = 200
     except ServingError as error:
         body, media_type, status = error.body(), "application/json", error.status
+    except DeadlineExceeded as error:
+        body, media_type = ServingError(error.status, error.message).body(), "application/json"
+        status = error.status
     ctx.response.status_code = status
     return Response(content=body, media_type=media_type, status_code=status)
 
@@ -70,26 +90,70 @@ def audit_report() -> Response:
     return HTMLResponse(report.read_text(encoding="utf-8"))
 
 
-@bentoml.service(name="vipredict", workers=1, traffic={"timeout": REQUEST_TIMEOUT_S})
+def serve_bind_host(argv: list[str] | None = None, env: dict[str, str] | None = None) -> str | None:
+    """The host ``bentoml serve`` was asked to bind, or None outside that command.
+
+    ``--host``, else ``BENTOML_HOST`` (its environment variable), else BentoML's
+    configured ``http.host``, which is 0.0.0.0 unless a config file says otherwise.
+    """
+    argv = sys.argv if argv is None else argv
+    env = dict(os.environ) if env is None else env
+    program = Path(argv[0]) if argv else Path()
+    if "bentoml" not in (program.name, program.parent.name) or argv[1:2] not in (
+        ["serve"],
+        ["serve-http"],
+    ):
+        return None
+    for i, arg in enumerate(argv):
+        if arg == "--host" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--host="):
+            return arg.split("=", 1)[1]
+    if env.get("BENTOML_HOST"):
+        return env["BENTOML_HOST"]
+    from bentoml._internal.configuration.containers import BentoMLContainer
+
+    return str(BentoMLContainer.http.host.get())
+
+
+def _refuse(message: str, status: int) -> None:
+    message = f"vipredict service refuses to start: {message}"
+    logger.critical(message)
+    print(message, file=sys.stderr, flush=True)
+    sys.exit(status)
+
+
+@bentoml.service(
+    name="vipredict",
+    workers=1,
+    traffic={"timeout": REQUEST_TIMEOUT_S, "max_concurrency": MAX_CONCURRENCY},
+)
 @bentoml.asgi_app(model_app, path="/")
 class VariantPredictor:
     """Loads the champions and the feature store once per worker, then scores from memory."""
 
     @bentoml.on_deployment
     def check_ready() -> None:
-        """Once, before any worker starts: refuse to start without a store or a champion."""
-        configure_runtime_env()
+        """Once, before any worker starts: refuse to start without a store or a champion, or
+        on a non-loopback host without API keys."""
+        settings = configure_runtime_env()
+        host = serve_bind_host()
+        refusal = exposure_refusal([host], settings) if host else None
+        if refusal:
+            _refuse(refusal, EXIT_EXPOSED)
         try:
             preflight()
         except ModelNotReadyError as error:
-            message = f"vipredict service refuses to start: {error}"
-            logger.critical(message)
-            print(message, file=sys.stderr, flush=True)
-            sys.exit(EXIT_NOT_READY)
+            _refuse(str(error), EXIT_NOT_READY)
 
     def __init__(self) -> None:
-        configure_runtime_env()
-        cancel_timeout_timers()  # BentoML 1.4 keeps every request's context for `timeout` s
+        settings = configure_runtime_env()
+        # The worker's own sockets are the truth, however the server was started.
+        refusal = exposure_refusal(listening_hosts(), settings)
+        if refusal:
+            logger.critical("vipredict service refuses to start: %s", refusal)
+            raise RuntimeError(refusal)
+        apply_fixes()  # BentoML 1.4: timer leak, raw-path metrics, 429 for overload
         try:
             self.service = PredictionService.load()
             self.queues = QueueService.load(self.service)
@@ -118,9 +182,11 @@ class VariantPredictor:
 
     @model_app.post("/queue/{queue_id}/decisions")
     async def decide(self, queue_id: str, request: Request) -> Response:
-        """Record accept/reject/defer + curator + note; 200 once durably stored."""
+        """Record accept/reject/defer + note by the key's curator; 200 once durably stored."""
         body = await request.body()
-        return (await run_in_threadpool(self.queues.decide, queue_id, body)).response()
+        curator = curator_of(request.scope)
+        answer = await run_in_threadpool(self.queues.decide, queue_id, body, curator)
+        return answer.response()
 
     @bentoml.api(route="/predict")
     def predict(self, variants: list[VariantIn], ctx: bentoml.Context) -> list[VariantOut]:

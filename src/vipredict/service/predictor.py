@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from vipredict.config import Limits, Settings, get_settings
+from vipredict.io.bounds import TooManyVariantsError
 from vipredict.io.inline import InlineVariant, inline_inputs, refusal
 from vipredict.io.inputs import InputRecord, Inputs, vcf_text_inputs
 from vipredict.jobs.annotate import annotate_text
@@ -41,7 +43,12 @@ from vipredict.model.registry import ModelNotReadyError, evidence_champion_ready
 from vipredict.model.scorer import Scored, Scorer, finalise, load_scorer
 from vipredict.service.card import build_model_card
 from vipredict.service.schemas import VariantIn, VariantOut
-from vipredict.service.security import ServingError, decode_upload
+from vipredict.service.security import (
+    ServingError,
+    check_count,
+    decode_upload,
+    too_many_variants,
+)
 from vipredict.store.partitioned import Store, StoreMissingError
 from vipredict.variants import VariantError
 
@@ -88,14 +95,16 @@ def _warnings(value: Any) -> list[str]:
     return [] if text is None else [item for item in text.split("; ") if item]
 
 
-def upload_inputs(text: str, build: str | None) -> Inputs:
+def upload_inputs(text: str, build: str | None, limit: int | None = None) -> Inputs:
     """What an uploaded VCF holds: its records and, in a VEP VCF (a ``CSQ`` header), their
     annotations and gnomAD frequencies, scored from those; else keys for the store.
 
     ``build``: None = the header's, else GRCh37; given = must agree with the header,
     or every record is ``build_conflict``. An unknown build raises ``VariantError``.
+    ``limit``: reading stops at the first variant past it (``TooManyVariantsError``),
+    so a request too large is refused before the rest of it is parsed.
     """
-    return vcf_text_inputs(text, build or None)
+    return vcf_text_inputs(text, build or None, limit=limit)
 
 
 @dataclass(frozen=True)
@@ -414,12 +423,20 @@ class PredictionService:
     # ---- public entry points
 
     def check_count(self, n: int) -> None:
-        if n > self.limits.max_variants:
-            raise ServingError(
-                413,
-                f"{n} variants in one request; the limit is VIPREDICT_MAX_VARIANTS="
-                f"{self.limits.max_variants}",
-            )
+        check_count(n, self.limits)
+
+    @contextmanager
+    def variant_limit(self) -> Iterator[int]:
+        """The request's variant limit, for a reader that counts while it reads: a 413 past it.
+
+        :func:`upload_inputs` counts every record and ALT before it builds it (bounds
+        per record: :mod:`vipredict.io.bounds`), so no request makes more than
+        ``max_variants`` records, whatever its lines hold.
+        """
+        try:
+            yield self.limits.max_variants
+        except TooManyVariantsError as error:
+            raise too_many_variants(f"more than {error.limit} variants", self.limits) from error
 
     def predict_json(self, variants: Sequence[VariantIn]) -> bytes:
         """``POST /predict`` body: a JSON array of :class:`VariantOut`, rendered from the cache."""
@@ -441,12 +458,12 @@ class PredictionService:
             raise ServingError(400, f"format must be vcf, tsv or json, not {fmt!r}")
         text = decode_upload(data, self.limits.max_bytes)
         try:
-            inputs = upload_inputs(text, build)
+            with self.variant_limit() as limit:
+                inputs = upload_inputs(text, build, limit)
         except VariantError as error:
             raise ServingError(400, error.detail) from error
         if not inputs.records:
             raise ServingError(400, "the upload holds no VCF records")
-        self.check_count(len(inputs.records))
         if fmt == "json":
             return "[" + ",".join(self.render_inputs(inputs)) + "]", "application/json"
         if fmt == "tsv":

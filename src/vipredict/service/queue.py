@@ -3,10 +3,11 @@
 :mod:`vipredict.service.bento` only forwards raw request bodies here and returns the
 :class:`QueueAnswer`. Every refusal has a status and a named ``reason``:
 422 for a request the queue cannot honour (``invalid_decision``,
-``missing_curator``, ``invalid_by``, ...), 404 for an unknown queue or item,
-413 past the service's limits. API keys are checked before this code runs, by
-``service.security.SecurityMiddleware``, which refuses queue writes outright when no key
-is configured.
+``curator_mismatch``, ``invalid_by``, ...), 404 for an unknown queue or item,
+413 past the service's limits, 504 past the request's deadline. API keys are checked
+before this code runs, by ``service.security.SecurityMiddleware``, which refuses
+queue writes outright when no key is configured; the key's curator id is the
+curator of a decision (a ``curator`` field in the body may only repeat it).
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.responses import Response
 
 from vipredict.config import Settings, get_settings
+from vipredict.deadline import DeadlineExceeded
 from vipredict.model.scorer import Scored
 from vipredict.queue.build import QueueSpec, rank_scored, save_queue
 from vipredict.queue.genes import GeneContext, load_gene_context
 from vipredict.queue.ranking import QueueFilters, QueueInputError
-from vipredict.queue.store import Decision, QueueNotFoundError, QueueStore
+from vipredict.queue.store import Decision, QueueNotFoundError, QueueStore, check_queue_name
 from vipredict.service.predictor import PredictionService, upload_inputs
 from vipredict.service.schemas import ShortText, VariantIn
 from vipredict.service.security import ServingError
@@ -51,7 +53,11 @@ class QueueRequest(BaseModel):
 
 
 class DecisionRequest(BaseModel):
-    """Body of ``POST /queue/{id}/decisions``; values are vetted by :class:`Decision`."""
+    """Body of ``POST /queue/{id}/decisions``; values are vetted by :class:`Decision`.
+
+    ``curator`` is optional: the decision's curator is the API key's. A body that names
+    another curator is refused (``curator_mismatch``) rather than silently re-attributed.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -128,6 +134,8 @@ class QueueService:
             return _refusal(
                 error.status, "limit" if error.status == 413 else "refused", error.message
             )
+        except DeadlineExceeded as error:
+            return _refusal(error.status, "deadline", error.message)
 
     def _scored(self, request: QueueRequest) -> tuple[Scored, str]:
         """The request's variants scored (after the count limit), and where they came from."""
@@ -138,10 +146,11 @@ class QueueService:
             variants = [v.to_inline() for v in request.variants]
             return self.prediction.score_variants(variants), "POST /queue variants"
         try:
-            inputs = upload_inputs(request.vcf or "", request.build)
+            with self.prediction.variant_limit() as limit:  # a 413 at the first one too many
+                inputs = upload_inputs(request.vcf or "", request.build, limit)
         except VariantError as error:
             raise QueueInputError(error.reason, error.detail) from error
-        self._check_count(len(inputs.records))
+        self._check_count(len(inputs.records))  # the limit was counted while read: only empty
         return self.prediction.scorer.score(inputs), "POST /queue vcf"
 
     def _check_count(self, n: int) -> None:
@@ -151,6 +160,7 @@ class QueueService:
 
     def _create(self, raw: bytes) -> dict[str, Any]:
         request = _parse(QueueRequest, raw)
+        check_queue_name(request.name)  # before any scoring, not at the end of it
         filters = QueueFilters.create(
             request.genes, request.evidence, request.groups, request.af_bands
         )
@@ -185,13 +195,22 @@ class QueueService:
 
         return self._answer(produce)
 
-    def decide(self, queue_id: str, raw: bytes) -> QueueAnswer:
-        """``POST /queue/{id}/decisions``: 200 only once the decision is durably stored."""
+    def decide(self, queue_id: str, raw: bytes, curator: str | None) -> QueueAnswer:
+        """``POST /queue/{id}/decisions`` by ``curator`` (the API key's): 200 only once the
+        decision is durably stored."""
 
         def produce() -> dict[str, Any]:
             self.store.meta(queue_id)  # an unknown queue is a 404 whatever the body says
             body = _parse(DecisionRequest, raw)
-            decision = Decision.create(body.variant, body.decision, body.curator, body.note)
+            if curator is None:  # the middleware refuses keyless writes: never reached by HTTP
+                raise QueueInputError("missing_curator", "a decision needs an API key's curator")
+            if body.curator is not None and body.curator != curator:
+                raise QueueInputError(
+                    "curator_mismatch",
+                    f"this API key records decisions as curator {curator!r}; the body names "
+                    "another (leave `curator` out)",
+                )
+            decision = Decision.create(body.variant, body.decision, curator, body.note)
             return {**self.store.decide(queue_id, decision), "acknowledged": True}
 
         return self._answer(produce)

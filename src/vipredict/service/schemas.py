@@ -11,9 +11,13 @@ each value's type, unit and range (from the features' specs and
 :data:`~vipredict.io.inline.ANNOTATION_RULES`), yet the values are parsed
 leniently: a value of another type or out of range is that variant's
 ``invalid_annotation`` error, naming the field, and the other variants are
-answered. A name the schema does not declare is refused for the whole request
-(400), as any other misspelt field: it is the shape of the request, the same for
-every variant, and a silently ignored score would change answers unnoticed.
+answered. A name the schema does not declare (a misspelt ``varaint``,
+``sift_scor`` in ``annotations``, a group ``nfe2``) is that variant's
+``unknown_field`` error, naming it and the name probably meant: a silently ignored
+value would change answers unnoticed, and one pipeline's typo in one row should
+not hold back the rest of a batch. The OpenAPI schema still declares exactly the
+canonical names (``additionalProperties: false``): that is the contract; the
+leniency is only in how a breach of it is answered.
 """
 
 from __future__ import annotations
@@ -29,8 +33,10 @@ from vipredict.io.inline import (
     FREQUENCY_GROUPS,
     RESIDUES,
     TEXT_LIMIT,
+    UNKNOWN_FIELD,
     InlineVariant,
     ValueRule,
+    unknown_names,
 )
 from vipredict.io.inputs import InputRecord, failed_record, record_from_key, record_from_parts
 
@@ -54,6 +60,9 @@ _PER_VARIANT = (
     "Another type, or a value outside the range, makes this variant `invalid_annotation` "
     "(the rest of the request is answered)."
 )
+#: Undeclared names are kept (to be named in the variant's ``unknown_field`` error), yet
+#: the schema declares the object closed: the canonical names are the contract.
+_LENIENT = ConfigDict(extra="allow", json_schema_extra={"additionalProperties": False})
 
 
 def _value_schema(rule: ValueRule) -> dict[str, Any]:
@@ -113,7 +122,7 @@ class InlineAnnotations(BaseModel):
     with another tool's number.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _LENIENT
 
     gene: Any = _annotation_field("gene")
     transcript: Any = _annotation_field("transcript")
@@ -138,7 +147,7 @@ class InlineAnnotations(BaseModel):
 class GroupCounts(BaseModel):
     """One ancestry group's frequency of the ALT allele in one dataset; omit or null = unknown."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _LENIENT
 
     af: Any = _count_field("af", "Allele frequency, AC/AN.", "fraction")
     ac: Any = _count_field("ac", "Allele count of the ALT allele.", "alleles")
@@ -152,7 +161,7 @@ class GroupFrequencies(BaseModel):
     than ``not_met`` when nothing decides them.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _LENIENT
 
     afr: GroupCounts | None = None
     amr: GroupCounts | None = None
@@ -184,9 +193,11 @@ class VariantIn(BaseModel):
     ``{"variant": "GRCh38:17:43093464:G:A", "annotations": {"sift_score": 0.01,
     "cadd_phred": 27.1}, "frequencies": {"gnomADg": {"afr": {"ac": 3, "an": 41000}}}}``.
     (No pydantic ``examples``: BentoML 1.4's OpenAPI generator rejects them.)
+    A name not declared here, or in ``annotations`` or ``frequencies``, is this
+    variant's ``unknown_field`` (:func:`~vipredict.io.inline.unknown_names`).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _LENIENT
 
     variant: ShortText | None = None
     build: ShortText | None = None
@@ -222,6 +233,14 @@ class VariantIn(BaseModel):
         return InlineVariant(self.to_record(), annotations, frequencies)
 
     def to_record(self) -> InputRecord:
+        """The variant's record: ``unknown_field`` first, then the key's own checks."""
+        record = self._keyed()
+        unknown = unknown_names(self.model_extra or {}, type(self).model_fields)
+        if unknown:
+            return failed_record(record.label, UNKNOWN_FIELD, "; ".join(unknown))
+        return record
+
+    def _keyed(self) -> InputRecord:
         parts = {
             "build": self.build,
             "chrom": self.chrom,

@@ -10,7 +10,11 @@ and the harmonised column mapping are those of :mod:`vipredict.io.readers.vep`.
 This module reads the entries; :func:`vipredict.io.inputs.read_csq_vcf` walks the
 records, applies the one SNV rule and names what goes wrong per allele
 (``missing_csq_fields``, ``csq_missing``, ``csq_malformed``,
-``allele_not_in_csq``, ``not_missense``, ``ref_mismatch``).
+``too_many_csq_entries``, ``allele_not_in_csq``, ``not_missense``, ``ref_mismatch``).
+A record's entries are counted before they are split (at most
+:data:`vipredict.io.bounds.MAX_CSQ_ENTRIES`), split once per record and grouped
+by allele in one pass (:class:`RecordEntries`), so the work of a record never
+grows with its ALT count times its entry count.
 
 Alleles: an entry names its allele by ``ALLELE_NUM`` (VEP ``--allele_number``)
 when the header has that field, else by ``Allele``, which for an SNV is the ALT
@@ -123,19 +127,42 @@ def parse_entries(value: str, fmt: CsqFormat) -> list[Entry] | None:
     return entries
 
 
+@dataclass(frozen=True)
+class RecordEntries:
+    """One record's entries grouped by the allele they name, in one pass over them.
+
+    An entry with an ``ALLELE_NUM`` names its ALT by number; one without (or a
+    header without the field) by ``Allele``. Grouping once per record, rather than
+    scanning every entry for each ALT, keeps a record's cost linear in its entries.
+    """
+
+    entries: Sequence[Entry]
+    by_number: dict[str, list[int]]
+    by_allele: dict[str, list[int]]
+
+    @classmethod
+    def group(cls, entries: Sequence[Entry], fmt: CsqFormat) -> RecordEntries:
+        number_at = fmt.index.get("ALLELE_NUM")
+        allele_at = fmt.index.get("Allele")
+        by_number: dict[str, list[int]] = {}
+        by_allele: dict[str, list[int]] = {}
+        for i, entry in enumerate(entries):
+            number = entry[number_at].strip() if number_at is not None else ""
+            if number:
+                by_number.setdefault(number, []).append(i)
+            elif allele_at is not None:
+                by_allele.setdefault(entry[allele_at].strip().upper(), []).append(i)
+        return cls(entries, by_number, by_allele)
+
+    def of(self, alt: str, number: int) -> list[Entry]:
+        """The entries of ALT number ``number`` (1-based) written ``alt``, in the record's order."""
+        rows = self.by_number.get(str(number), []) + self.by_allele.get(alt.strip().upper(), [])
+        return [self.entries[i] for i in sorted(rows)]
+
+
 def allele_entries(entries: Sequence[Entry], fmt: CsqFormat, alt: str, number: int) -> list[Entry]:
     """The entries of ALT number ``number`` (1-based): by ALLELE_NUM when given, else by Allele."""
-    by_number = fmt.index.get("ALLELE_NUM")
-    by_allele = fmt.index.get("Allele")
-    wanted = alt.strip().upper()
-    out = []
-    for entry in entries:
-        if by_number is not None and entry[by_number].strip():
-            if entry[by_number].strip() == str(number):
-                out.append(entry)
-        elif by_allele is not None and entry[by_allele].strip().upper() == wanted:
-            out.append(entry)
-    return out
+    return RecordEntries.group(entries, fmt).of(alt, number)
 
 
 @dataclass(frozen=True)

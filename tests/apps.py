@@ -1,0 +1,57 @@
+"""A second BentoML app in the test process, with settings of its own (keys, limits).
+
+BentoML assumes one app per process: its Prometheus series are registered in one
+global registry when an app starts (a second start raises ``DuplicateTimeseries``),
+and the model app's routes find "the" service instance in a global that an app's
+shutdown clears. :func:`started_app` starts the service with its own registry and
+puts back whatever instance was current, so the session's app (``client`` in
+``tests/service/conftest.py``) keeps working beside it, whichever starts first.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from homes import with_home
+from starlette.testclient import TestClient
+
+from vipredict.config import Settings
+
+#: The thread ``VariantPredictor`` starts to precompute explanations.
+EXPLAIN_THREAD = "vipredict-explain"
+
+
+@contextmanager
+def started_app(
+    home: Settings, headers: dict[str, str] | None = None, **env: str
+) -> Iterator[TestClient]:
+    """The BentoML service started on ``home`` with ``env`` (``VIPREDICT_*`` settings) set."""
+    from _bentoml_sdk.service import get_current_service, set_current_service
+    from bentoml._internal.configuration.containers import BentoMLContainer
+    from prometheus_client import CollectorRegistry
+
+    from vipredict.service.bento import VariantPredictor
+
+    metrics = BentoMLContainer.metrics_client.get()
+    shared, current = metrics.registry, get_current_service()
+    patch = with_home(home)
+    for name, value in env.items():
+        patch.setenv(name, value)
+    try:
+        metrics._registry = CollectorRegistry()
+        with TestClient(VariantPredictor.to_asgi(), headers=headers) as app:
+            metrics._registry = shared
+            patch.undo()
+            yield app
+    finally:
+        metrics._registry = shared
+        if current is not None:
+            set_current_service(current)
+        patch.undo()
+        # The explanation warm-up is a daemon thread inside LightGBM: let it end before
+        # the interpreter does, or its C++ side aborts the process at exit.
+        for thread in threading.enumerate():
+            if thread.name == EXPLAIN_THREAD:
+                thread.join(timeout=60)
