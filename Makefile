@@ -22,12 +22,13 @@ unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: setup run train evaluate serve test test-fast lint wheel bento bench clean
 
-$(BIN)/vipredict: pyproject.toml
+$(BIN)/vipredict: pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# --no-compile: Python compiles what is imported on first use, not all of site-packages now.
-	$(BIN)/pip install --quiet --no-compile -e ".[dev]"
+	# -c requirements.lock: every package, direct or not, at the version the suite was run with.
+	$(BIN)/pip install --quiet --no-compile -c requirements.lock -e ".[dev]"
 	@touch $@
 
 setup: $(BIN)/vipredict
