@@ -11,8 +11,9 @@ puts back whatever instance was current, so the session's app (``client`` in
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from homes import with_home
 from starlette.testclient import TestClient
@@ -21,6 +22,16 @@ from vipredict.config import Settings
 
 #: The thread ``VariantPredictor`` starts to precompute explanations.
 EXPLAIN_THREAD = "vipredict-explain"
+
+
+def _current_service(get: Callable[[], Any]) -> Any:
+    """The service instance an app already started in this process made current, or None."""
+    from bentoml.exceptions import BentoMLException
+
+    try:
+        return get()
+    except BentoMLException:  # no app started yet
+        return None
 
 
 @contextmanager
@@ -35,7 +46,7 @@ def started_app(
     from vipredict.service.bento import VariantPredictor
 
     metrics = BentoMLContainer.metrics_client.get()
-    shared, current = metrics.registry, get_current_service()
+    shared, current = metrics.registry, _current_service(get_current_service)
     patch = with_home(home)
     for name, value in env.items():
         patch.setenv(name, value)

@@ -1,4 +1,5 @@
-"""The ACMG/AMP arithmetic: level LRs and posteriors, points, placing scores against thresholds."""
+"""The ACMG/AMP arithmetic: level LRs and posteriors, points, placing scores against thresholds,
+and the same placement as SVCv4 MIS_PRD points (the whole ladder, the ±3 level included)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from vipredict.acmg import (
     CLINGEN_LR,
     EVIDENCE_CODES,
     LEVELS,
+    MIS_PRD_CODE,
     NO_EVIDENCE,
     POINTS,
     assign_evidence,
@@ -20,6 +22,8 @@ from vipredict.acmg import (
     level_lrs,
     likelihood_ratio_from_posterior,
     met_frequency_criteria,
+    mis_prd_ladder,
+    mis_prd_points,
     next_level,
     next_levels,
     posterior_from_lr,
@@ -195,6 +199,146 @@ def test_next_levels_of_a_missing_score_is_none() -> None:
     codes, distances = next_levels([np.nan, 0.5], THRESHOLDS)
     assert codes.tolist() == [None, "PP3_Supporting"]
     assert math.isnan(distances[0]) and distances[1] == pytest.approx(0.1)
+
+
+# --------------------------------------------------------------------------- SVCv4 MIS_PRD
+
+#: SYNTHETIC thresholds with every rung of the ladder reached (3-point levels between
+#: Moderate and Strong, as the calibration places them); higher scores are pathogenic.
+LADDER = {
+    "PP3_Supporting": 0.60,
+    "PP3_Moderate": 0.70,
+    "PP3_Strong": 0.90,
+    "PP3_VeryStrong": 0.97,
+    "BP4_Supporting": 0.40,
+    "BP4_Moderate": 0.30,
+    "BP4_Strong": 0.10,
+    "BP4_VeryStrong": 0.03,
+}
+LADDER_3PT = {"PP3_3pt": 0.80, "BP4_3pt": 0.20}
+#: The caps of the training configuration (``training/default.toml``).
+TRAINING_CAPS = {"PP3": "Strong", "BP4": "Moderate"}
+#: (threshold source, code, MIS_PRD at and beyond it, MIS_PRD just short of it).
+RUNGS = [
+    (LADDER, "PP3_Supporting", 1, 0),
+    (LADDER, "PP3_Moderate", 2, 1),
+    (LADDER_3PT, "PP3_3pt", 3, 2),
+    (LADDER, "PP3_Strong", 4, 3),
+    (LADDER, "PP3_VeryStrong", 4, 4),  # SVCv4 caps MIS_PRD at +4 where v3 gives 8 points
+    (LADDER, "BP4_Supporting", -1, 0),
+    (LADDER, "BP4_Moderate", -2, -1),
+    (LADDER_3PT, "BP4_3pt", -3, -2),
+    (LADDER, "BP4_Strong", -4, -3),
+    (LADDER, "BP4_VeryStrong", -4, -4),
+]
+EPS = 1e-9
+
+
+def _negated(values: dict[str, float | None]) -> dict[str, float | None]:
+    return {k: None if v is None else -v for k, v in values.items()}
+
+
+def test_mis_prd_code_and_range() -> None:
+    assert MIS_PRD_CODE == "MIS_PRD"
+    scores = np.linspace(-0.5, 1.5, 2001)
+    points = mis_prd_points(scores, LADDER, LADDER_3PT)
+    assert set(points.tolist()) == {-4, -3, -2, -1, 0, 1, 2, 3, 4}  # the whole ladder, no more
+
+
+@pytest.mark.parametrize("reverse", [False, True], ids=["high_pathogenic", "reversed"])
+@pytest.mark.parametrize(("source", "code", "at", "short"), RUNGS, ids=[r[1] for r in RUNGS])
+def test_mis_prd_at_just_short_of_and_beyond_every_threshold(
+    source: dict, code: str, at: int, short: int, reverse: bool
+) -> None:
+    """SYNTHETIC ladder: a rung applies at its threshold and beyond it, not just short of it
+    (the comparison of ``assign_evidence``); reversed scores and thresholds give the same."""
+    threshold = source[code]
+    beyond = EPS if code.startswith("PP3") else -EPS  # toward the family's side
+    scores = np.array([threshold, threshold + beyond, threshold - beyond])
+    thresholds, three_point = LADDER, LADDER_3PT
+    if reverse:
+        scores, thresholds, three_point = -scores, _negated(LADDER), _negated(LADDER_3PT)
+    got = mis_prd_points(scores, thresholds, three_point, reverse=reverse)
+    assert got.tolist() == [at, at, short]
+    codes = assign_evidence(scores, thresholds, reverse=reverse)
+    if "3pt" not in code:  # outside the 3-point band MIS_PRD is the v3 code's points, to ±4
+        assert got[:2].tolist() == np.clip(evidence_points(codes[:2]), -4, 4).tolist()
+
+
+def test_mis_prd_of_unreached_levels() -> None:
+    """SYNTHETIC: an unreached (None) rung is never given; the rung below it holds on."""
+    no_3pt = mis_prd_points([0.85, 0.25], LADDER, {"PP3_3pt": None, "BP4_3pt": None})
+    assert no_3pt.tolist() == [2, -2]
+    no_strong = {**LADDER, "PP3_Strong": None, "PP3_VeryStrong": None, "BP4_Strong": None}
+    assert mis_prd_points([0.99, 0.85, 0.05, 0.0], no_strong, LADDER_3PT).tolist() == [
+        3,
+        3,
+        -3,
+        -4,  # BP4_VeryStrong is still reached
+    ]
+    nothing = dict.fromkeys(LADDER)
+    assert mis_prd_points([0.0, 0.5, 1.0], nothing, {}).tolist() == [0, 0, 0]
+    assert mis_prd_points([np.nan], LADDER, LADDER_3PT).tolist() == [0]  # NaN reaches nothing
+
+
+@pytest.mark.parametrize(
+    ("caps", "expected"),
+    [
+        # scores: VeryStrong, Strong, 3pt band, Moderate | BP4 3pt band, Strong, VeryStrong
+        (None, [4, 4, 3, 2, -3, -4, -4]),
+        (TRAINING_CAPS, [4, 4, 3, 2, -2, -2, -2]),  # a cap at Moderate also stops -3
+        ({"PP3": "Moderate", "BP4": "Strong"}, [2, 2, 2, 2, -3, -4, -4]),  # Strong allows ±3
+        ({"PP3": "Supporting", "BP4": "Supporting"}, [1, 1, 1, 1, -1, -1, -1]),
+        ({"PP3": "VeryStrong", "BP4": "VeryStrong"}, [4, 4, 3, 2, -3, -4, -4]),
+    ],
+)
+def test_mis_prd_caps(caps: dict | None, expected: list[int]) -> None:
+    scores = [0.98, 0.92, 0.85, 0.75, 0.15, 0.05, 0.01]
+    assert mis_prd_points(scores, LADDER, LADDER_3PT, caps=caps).tolist() == expected
+
+
+def test_mis_prd_refuses_an_unknown_cap() -> None:
+    with pytest.raises(ValueError, match="Extreme"):
+        mis_prd_points([0.5], LADDER, LADDER_3PT, caps={"PP3": "Extreme"})
+
+
+def test_mis_prd_equals_v3_points_outside_the_three_point_band() -> None:
+    """SYNTHETIC thresholds capped as training caps them (levels beyond the cap removed):
+    MIS_PRD and the v3 points differ only in the ±3 band, where MIS_PRD is ±3 and v3 ±2."""
+    capped = {
+        code: value
+        for code, value in LADDER.items()
+        if code not in ("PP3_VeryStrong", "BP4_Strong", "BP4_VeryStrong")
+    } | {"PP3_VeryStrong": None, "BP4_Strong": None, "BP4_VeryStrong": None}
+    three_point = {"PP3_3pt": 0.80, "BP4_3pt": 0.20}
+    rng = np.random.default_rng(3)
+    scores = np.concatenate([rng.uniform(0, 1, 5_000), list(LADDER.values()), [0.8, 0.2]])
+    mis_prd = mis_prd_points(scores, capped, three_point, caps=TRAINING_CAPS)
+    points = evidence_points(assign_evidence(scores, capped))
+    band = (scores >= 0.80) & (scores < 0.90)  # PP3 3pt reached, Strong not (BP4: capped)
+    assert (mis_prd[~band] == points[~band]).all()
+    assert set(mis_prd[band].tolist()) == {3} and set(points[band].tolist()) == {2}
+    assert band.sum() > 100 and (~band).sum() > 100
+
+
+def test_mis_prd_ladder_names_where_each_value_starts() -> None:
+    """SYNTHETIC: the card's table is the thresholds, capped; each start gives its value."""
+    assert mis_prd_ladder(LADDER, LADDER_3PT) == {
+        "+1": 0.60,
+        "+2": 0.70,
+        "+3": 0.80,
+        "+4": 0.90,
+        "-1": 0.40,
+        "-2": 0.30,
+        "-3": 0.20,
+        "-4": 0.10,
+    }
+    capped = mis_prd_ladder(LADDER, LADDER_3PT, TRAINING_CAPS)
+    assert capped["-3"] is None and capped["-4"] is None and capped["+3"] == 0.80
+    only_very_strong = mis_prd_ladder({**LADDER, "PP3_Strong": None}, LADDER_3PT)
+    assert only_very_strong["+4"] == 0.97
+    for key, start in mis_prd_ladder(LADDER, LADDER_3PT).items():
+        assert mis_prd_points([start], LADDER, LADDER_3PT).tolist() == [int(key)]
 
 
 # --------------------------------------------------------------------------- frequency criteria

@@ -9,6 +9,7 @@ import pytest
 
 from vipredict.config import (
     DEFAULT_BS1_FAF,
+    GUIDELINES,
     Limits,
     ModelRole,
     SettingsError,
@@ -30,6 +31,7 @@ def test_defaults_from_an_empty_environment(tmp_path, monkeypatch):
     assert settings.bs1_faf == DEFAULT_BS1_FAF
     assert settings.queue_url == f"sqlite:///{settings.home / 'queue.db'}"
     assert settings.dask_scheduler is None
+    assert settings.guidelines == GUIDELINES == ("acmg_v3", "svcv4")  # both by default
 
 
 def test_every_setting_is_read_from_the_environment(tmp_path):
@@ -42,6 +44,7 @@ def test_every_setting_is_read_from_the_environment(tmp_path):
         "VIPREDICT_MAX_VARIANTS": "7",
         "VIPREDICT_MAX_BYTES": "99",
         "VIPREDICT_BS1_FAF": "0.003",
+        "VIPREDICT_GUIDELINES": "svcv4",
     }
     settings = get_settings(env)
     assert settings.home == Path(env["VIPREDICT_HOME"]).resolve()
@@ -54,6 +57,7 @@ def test_every_setting_is_read_from_the_environment(tmp_path):
     assert settings.curator_of("k1") == "key-" + hashlib.sha256(b"k1").hexdigest()[:8]
     assert settings.limits == Limits(7, 99)
     assert settings.bs1_faf == 0.003
+    assert settings.guidelines == ("svcv4",)
 
 
 @pytest.mark.parametrize(
@@ -67,6 +71,9 @@ def test_every_setting_is_read_from_the_environment(tmp_path):
         ("VIPREDICT_API_KEYS", "alice:k1,bob:k1"),
         ("VIPREDICT_API_KEYS", "al ice:k1"),
         ("VIPREDICT_API_KEYS", "alice:"),
+        ("VIPREDICT_GUIDELINES", "acmg_v2"),
+        ("VIPREDICT_GUIDELINES", "svcv4,acmg"),
+        ("VIPREDICT_GUIDELINES", ","),
     ],
 )
 def test_a_bad_value_names_its_variable(name, value):
@@ -74,6 +81,26 @@ def test_a_bad_value_names_its_variable(name, value):
         get_settings({name: value})
     if name == "VIPREDICT_API_KEYS":
         assert "k1" not in str(refused.value)  # a key is a secret: never repeated
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("acmg_v3", ("acmg_v3",)),
+        (" SVCv4 ", ("svcv4",)),
+        ("svcv4,acmg_v3", ("acmg_v3", "svcv4")),  # always in GUIDELINES order
+        ("acmg_v3, svcv4, acmg_v3", ("acmg_v3", "svcv4")),
+        ("", GUIDELINES),  # empty is unset
+    ],
+)
+def test_guidelines_are_read_case_and_order_blind(value: str, expected: tuple[str, ...]):
+    assert get_settings({"VIPREDICT_GUIDELINES": value}).guidelines == expected
+
+
+def test_a_bad_guideline_names_the_choices():
+    with pytest.raises(SettingsError, match="acmg_v3, svcv4") as refused:
+        get_settings({"VIPREDICT_GUIDELINES": "acmg_v2"})
+    assert "'acmg_v2'" in str(refused.value)
 
 
 def test_roles_name_their_feature_sets_and_only_the_evidence_role_emits_evidence():

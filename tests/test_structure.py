@@ -9,12 +9,12 @@ The layers, lowest first:
 ====  =======================================================================
 0     ``config`` (and the package face ``vipredict``)
 1     ``variants``, ``schema``, ``progress``
-2     ``acmg``: the guidelines' vocabulary and arithmetic
+2     ``acmg``: the guidelines' vocabulary and arithmetic; ``vrs``: GA4GH VRS identifiers
 3     ``io``: sources, readers, user inputs, the VCF writer
 4     ``features``: builders and feature sets
 5     ``store``: the one feature store
 6     ``model``: calibration, training, evaluation, registry, scorer
-7     ``queue``, ``audit``: what curators and researchers do with scores
+7     ``queue``, ``audit``, ``standards``: what curators and others do with scores
 8     ``jobs``: train, evaluate, predict, annotate, calibrate, Dask
 9     ``service``: the HTTP service
 10    ``cli``: the commands
@@ -41,12 +41,14 @@ LAYERS: dict[str, int] = {
     "vipredict.progress": 1,
     "vipredict.deadline": 1,
     "vipredict.acmg": 2,
+    "vipredict.vrs": 2,
     "vipredict.io": 3,
     "vipredict.features": 4,
     "vipredict.store": 5,
     "vipredict.model": 6,
     "vipredict.queue": 7,
     "vipredict.audit": 7,
+    "vipredict.standards": 7,
     "vipredict.jobs": 8,
     "vipredict.service": 9,
     "vipredict.cli": 10,

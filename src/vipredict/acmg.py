@@ -7,6 +7,8 @@ Everything here is the guidelines' arithmetic, not a model:
   (Pejaver et al. 2022), plus the 3-point level of Bergquist et al. 2025;
 * how a score is placed against calibrated thresholds (:func:`assign_evidence`)
   and which stronger level it is heading to (:func:`next_levels`);
+* the same placement in SVCv4 terms: ``MIS_PRD`` points from -4 to +4, the
+  3-point level included (:func:`mis_prd_points`, :func:`mis_prd_ladder`);
 * the frequency criteria BA1, BS1 and PM2_Supporting (ClinGen SVI thresholds),
   applied to already-computed group-max frequencies (:func:`frequency_criteria`),
   including what a group given as an AF without AC/AN can and cannot decide.
@@ -42,6 +44,8 @@ LEVEL_EXPONENTS = {lv: p / 8 for lv, p in _LEVEL_POINTS.items()}
 THREE_POINT_EXPONENT = 3 / 8
 CLINGEN_LR: dict[str, float] = {lv: DEFAULT_C**e for lv, e in LEVEL_EXPONENTS.items()}
 NO_EVIDENCE = "none"
+#: Evidence families and the direction of their points.
+FAMILIES = ("PP3", "BP4")
 
 #: ClinGen SVI (Ghosh et al. 2018): stand-alone benign above 5% group-max FAF95.
 BA1_FAF = 0.05
@@ -106,6 +110,118 @@ def assign_evidence(
     for lv in LEVELS:
         codes[_reaches(arr, thresholds.get(f"PP3_{lv}"), not reverse)] = f"PP3_{lv}"
     return codes.astype(str)
+
+
+# --------------------------------------------------------------------------- SVCv4 MIS_PRD
+
+#: SVCv4's code for computational (predictive) evidence about a missense change.
+#:
+#: Source: the ClinGen SVCv4 data model, ``clingen-data-model/svcv4-model`` (commit
+#: d7d960d, 2026-08-22), ``docs/workflows/pfd/missense.md`` ("Predictive evidence
+#: (``MIS_PRD_``)") and ``src/svcv4_model/missense.py`` (``MissensePredictiveEvidence``):
+#: ONE calibrated predictor selected in advance; its calibrated points, "coded and
+#: capped ``MIS_PRD_`` -4.0 to +4.0" (the ±3 level of Bergquist et al. 2025 included);
+#: positive points are then adjusted by the curator for transcript relevance
+#: (``ExonRelevance``: All = full, Most = half, Few = zero). vipredict emits the
+#: calibrated points before that step (the model's ``initial_points``): the exon's
+#: presence in the disease-relevant transcripts is the curator's to judge.
+MIS_PRD_CODE = "MIS_PRD"
+#: SVCv4 caps MIS_PRD at [-4, +4].
+MIS_PRD_MAX = 4
+#: Name of the Bergquist 3-point level in a calibration's ``three_point`` (``PP3_3pt``).
+THREE_POINT_LEVEL = "3pt"
+#: The ladder on one side, weakest first: (level, Tavtigian weight, MIS_PRD points).
+#: The weight decides what a cap allows (the 3-point level weighs 3: allowed under a
+#: cap at Strong, stopped by one at Moderate); Very Strong weighs 8 and is coded +4.
+_MIS_PRD_STEPS: tuple[tuple[str, int, int], ...] = (
+    ("Supporting", 1, 1),
+    ("Moderate", 2, 2),
+    (THREE_POINT_LEVEL, 3, 3),
+    ("Strong", 4, 4),
+    ("VeryStrong", 8, MIS_PRD_MAX),
+)
+
+
+def _cap_weight(caps: Mapping[str, str] | None, family: str) -> int:
+    """Tavtigian weight of the strongest level ``caps`` allows ``family`` (no cap: Very Strong)."""
+    level = (caps or {}).get(family, LEVELS[-1])
+    if level not in _LEVEL_POINTS:
+        raise ValueError(f"cap {level!r} of {family} is not one of {LEVELS}")
+    return _LEVEL_POINTS[level]
+
+
+def mis_prd_steps(
+    thresholds: Mapping[str, float | None],
+    three_point: Mapping[str, float | None],
+    family: str,
+    caps: Mapping[str, str] | None = None,
+) -> list[tuple[str, float | None, int]]:
+    """``(level, threshold, MIS_PRD points)`` of one family, weakest first, caps applied.
+
+    A level stronger than the family's cap (``caps``: ``{"PP3": "Strong", "BP4":
+    "Moderate"}``, the training configuration's ``pp3_max_level``/``bp4_max_level``)
+    is left out, the 3-point level by its weight of 3 points: a cap at Moderate
+    stops ±3, a cap at Strong allows ±3 and ±4. Points are signed (BP4 negative).
+    """
+    if family not in FAMILIES:
+        raise ValueError(f"family {family!r} is not one of {FAMILIES}")
+    limit = _cap_weight(caps, family)
+    sign = 1 if family == "PP3" else -1
+    steps = []
+    for level, weight, points in _MIS_PRD_STEPS:
+        if weight > limit:
+            continue
+        source = three_point if level == THREE_POINT_LEVEL else thresholds
+        steps.append((level, source.get(f"{family}_{level}"), sign * points))
+    return steps
+
+
+def mis_prd_points(
+    scores: ArrayLike,
+    thresholds: Mapping[str, float | None],
+    three_point: Mapping[str, float | None],
+    reverse: bool = False,
+    caps: Mapping[str, str] | None = None,
+) -> np.ndarray:
+    """SVCv4 ``MIS_PRD`` points (-4..+4) of each score under calibrated thresholds.
+
+    The rule of :func:`assign_evidence`: a level applies at or beyond its threshold
+    (toward high scores for PP3, low for BP4; the other way when ``reverse``), an
+    unreached level (``None``) never does, the strongest level reached wins, and a
+    score reaching both families is PP3's. On top of the four ClinGen levels it
+    places the 3-point level (``three_point``: ``PP3_3pt``/``BP4_3pt``, the
+    calibration's thresholds for LR 1124**(3/8)), and codes Very Strong as ±4.
+    So MIS_PRD equals the v3 points clipped to ±4 everywhere except in the 3-point
+    band (the 3-point threshold reached, Strong not): ±3 there, where v3 says ±2.
+    ``caps`` as for :func:`mis_prd_steps`. A NaN score reaches nothing: 0.
+    """
+    arr = np.asarray(scores, dtype=float)
+    out = np.zeros(arr.shape, dtype=np.int64)
+    for family, toward_high in (("BP4", reverse), ("PP3", not reverse)):  # PP3 last: it wins
+        for _, threshold, points in mis_prd_steps(thresholds, three_point, family, caps):
+            out[_reaches(arr, threshold, toward_high)] = points
+    return out
+
+
+def mis_prd_ladder(
+    thresholds: Mapping[str, float | None],
+    three_point: Mapping[str, float | None],
+    caps: Mapping[str, str] | None = None,
+) -> dict[str, float | None]:
+    """The score at which each MIS_PRD value starts (``"+1"``..``"+4"``, ``"-1"``..``"-4"``).
+
+    ``None``: the value is never given (its level unreached by the calibration, or
+    beyond the cap). +4 starts at Strong, or at Very Strong when only that is
+    reached and allowed. What a curator reads in the model card.
+    """
+    ladder: dict[str, float | None] = {}
+    for family in FAMILIES:
+        for _, threshold, points in mis_prd_steps(thresholds, three_point, family, caps):
+            key = f"{points:+d}"
+            if ladder.get(key) is None:
+                ladder[key] = threshold
+    order = [f"{p:+d}" for p in (*range(1, MIS_PRD_MAX + 1), *range(-1, -MIS_PRD_MAX - 1, -1))]
+    return {key: ladder.get(key) for key in order}
 
 
 def evidence_points(codes: ArrayLike) -> np.ndarray:

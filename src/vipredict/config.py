@@ -40,6 +40,12 @@ DEFAULT_MAX_VARIANTS = 10_000
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 #: BS1 is gene/disease-specific in practice; 1% group-max FAF95 is only a generic default.
 DEFAULT_BS1_FAF = 0.01
+#: Guideline versions whose evidence fields vipredict can report (``VIPREDICT_GUIDELINES``):
+#: ACMG/AMP 2015 with ClinGen SVI's PP3/BP4 codes and Tavtigian points, and SVCv4's
+#: MIS_PRD points (:mod:`vipredict.acmg`). Which ones a deployment reports is its choice.
+ACMG_V3 = "acmg_v3"
+SVCV4 = "svcv4"
+GUIDELINES: tuple[str, ...] = (ACMG_V3, SVCV4)
 #: A curator id named in ``VIPREDICT_API_KEYS`` (``alice:KEY``): what decisions record.
 CURATOR_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 
@@ -102,6 +108,9 @@ class Settings:
     limits: Limits = field(default_factory=Limits)
     #: ``VIPREDICT_BS1_FAF``: the BS1 group-max FAF95 threshold.
     bs1_faf: float = DEFAULT_BS1_FAF
+    #: ``VIPREDICT_GUIDELINES``: the guideline versions whose fields the outputs carry
+    #: (in :data:`GUIDELINES` order; both by default).
+    guidelines: tuple[str, ...] = GUIDELINES
 
     def curator_of(self, key: str) -> str:
         """Who a key speaks for: its configured curator id, else ``key-<8 hex of its sha256>``.
@@ -187,6 +196,26 @@ def _fraction(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _guidelines(env: Mapping[str, str]) -> tuple[str, ...]:
+    """``VIPREDICT_GUIDELINES``: comma-separated names of :data:`GUIDELINES` (unset: all).
+
+    At least one must remain: a deployment that reported no guideline would answer
+    scores without any evidence, which is not what anyone deploys it for. The
+    result follows :data:`GUIDELINES` order, whatever order the names were given in.
+    """
+    raw = _text(env, "VIPREDICT_GUIDELINES")
+    if raw is None:
+        return GUIDELINES
+    names = [name.strip().lower() for name in raw.split(",") if name.strip()]
+    unknown = [name for name in names if name not in GUIDELINES]
+    if unknown or not names:
+        raise SettingsError(
+            f"VIPREDICT_GUIDELINES must name one or more of {', '.join(GUIDELINES)} "
+            f"(comma-separated), got {raw!r}"
+        )
+    return tuple(g for g in GUIDELINES if g in names)
+
+
 def derived_curator_id(key: str) -> str:
     """The curator id of a key configured without one (see :meth:`Settings.curator_of`)."""
     return "key-" + hashlib.sha256(key.encode()).hexdigest()[:8]
@@ -241,6 +270,7 @@ def get_settings(env: Mapping[str, str] | None = None) -> Settings:
             max_bytes=_positive_int(env, "VIPREDICT_MAX_BYTES", DEFAULT_MAX_BYTES),
         ),
         bs1_faf=_fraction(env, "VIPREDICT_BS1_FAF", DEFAULT_BS1_FAF),
+        guidelines=_guidelines(env),
     )
 
 

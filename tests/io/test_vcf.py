@@ -149,12 +149,19 @@ def test_info_writer_header_declares_features_then_results(
 # --------------------------------------------------------------------------- InfoWriter on lines
 
 
-def _results(score: list[float], post: list[float], evidence: list[str], error: list[str]):
+def _results(
+    score: list[float],
+    post: list[float],
+    evidence: list[str],
+    error: list[str],
+    mis_prd: list[float],
+):
     return AlleleResults(
         np.array(score, dtype=float),
         np.array(post, dtype=float),
         np.array(evidence, dtype=object),
         np.array(error, dtype=object),
+        np.array(mis_prd, dtype=float),
     )
 
 
@@ -176,6 +183,7 @@ RESULTS = _results(
     [0.1, 0.05, math.nan, math.nan, 0.0441],
     ["PP3_Moderate", "BP4", ".", ".", "none"],
     ["", "", "no_features", "malformed_record", ""],
+    [3, -1, math.nan, math.nan, 0],  # MIS_PRD: PP3_Moderate in the 3-point band
 )
 
 
@@ -193,14 +201,35 @@ def test_info_writer_scored_lines() -> None:
     out = _annotate(InfoWriter(["gerp_rs"], scored=True), RESULTS)
     assert out == [
         "1\t100\trs1\tC\tT\t50\tPASS\tDP=5;VIP_other=1;AF=0.1;VIP_gerp_rs=1.5;VIP_SCORE=0.5;"
-        "VIP_POST=0.1;VIP_EVIDENCE=PP3_Moderate;VIP_ERR=.\tGT\t0/1\n",
+        "VIP_POST=0.1;VIP_EVIDENCE=PP3_Moderate;VIP_MIS_PRD=3;VIP_ERR=.\tGT\t0/1\n",
         "1\t200\t.\tG\tA,T\t.\t.\tVIP_gerp_rs=2,.;VIP_SCORE=0.333333,.;VIP_POST=0.05,.;"
-        "VIP_EVIDENCE=BP4,.;VIP_ERR=.,no_features\n",
+        "VIP_EVIDENCE=BP4,.;VIP_MIS_PRD=-1,.;VIP_ERR=.,no_features\n",
         "1\t300\t.\tA\t.\t.\t.\tVIP_ERR=malformed_record\n",
         "#a comment in the body\n",
         "1\t400\t.\tC\tG\t.\t.\tVIP_gerp_rs=-0.5;VIP_SCORE=0.125;VIP_POST=0.0441;"
-        "VIP_EVIDENCE=none;VIP_ERR=.\n",
+        "VIP_EVIDENCE=none;VIP_MIS_PRD=0;VIP_ERR=.\n",
     ]
+
+
+@pytest.mark.parametrize(
+    ("guidelines", "written", "left_out"),
+    [
+        (("acmg_v3",), "VIP_EVIDENCE=PP3_Moderate;VIP_ERR", "VIP_MIS_PRD"),
+        (("svcv4",), "VIP_POST=0.1;VIP_MIS_PRD=3;VIP_ERR", "VIP_EVIDENCE"),
+    ],
+)
+def test_info_writer_writes_and_declares_only_the_reported_guidelines(
+    guidelines: tuple[str, ...], written: str, left_out: str
+) -> None:
+    """VIPREDICT_GUIDELINES: the other version's field is neither written nor declared,
+    and an earlier run's copy of it is removed all the same."""
+    writer = InfoWriter(["gerp_rs"], scored=True, guidelines=guidelines)
+    out = _annotate(writer, RESULTS)
+    assert written in out[0]
+    assert not any(left_out in line for line in out)
+    header = writer.header(["##fileformat=VCFv4.2", CHROM_LINE], {"gerp_rs": GERP})
+    assert not any(f"ID={left_out}," in line for line in header)
+    assert any(f"ID={written.split(';')[-2].split('=')[0]}," in line for line in header)
 
 
 def test_info_writer_features_only_lines() -> None:
@@ -215,11 +244,14 @@ def test_info_writer_features_only_lines() -> None:
 
 
 def test_an_error_hides_the_evidence_of_its_allele() -> None:
-    """An allele with an error gets ``VIP_EVIDENCE=.`` whatever evidence was computed."""
-    results = _results([0.5], [0.1], ["PP3_Strong"], ["insufficient_annotation"])
+    """An allele with an error gets ``VIP_EVIDENCE=.`` and ``VIP_MIS_PRD=.`` whatever
+    evidence was computed."""
+    results = _results([0.5], [0.1], ["PP3_Strong"], ["insufficient_annotation"], [4])
     writer = InfoWriter([], scored=True)
     (text,) = writer.allele_texts(pa.nulls(1, pa.string()), results).to_pylist()
-    assert text == "VIP_SCORE=0.5;VIP_POST=0.1;VIP_EVIDENCE=.;VIP_ERR=insufficient_annotation"
+    assert text == (
+        "VIP_SCORE=0.5;VIP_POST=0.1;VIP_EVIDENCE=.;VIP_MIS_PRD=.;VIP_ERR=insufficient_annotation"
+    )
 
 
 def test_one_snv_per_record_passes_the_texts_through() -> None:

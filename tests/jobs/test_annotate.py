@@ -46,7 +46,7 @@ from vipredict.model.scorer import Scorer, load_scorer
 from vipredict.store.partitioned import Store
 
 runner = CliRunner()
-RESULT_KEYS = ("VIP_SCORE", "VIP_POST", "VIP_EVIDENCE", "VIP_ERR")
+RESULT_KEYS = ("VIP_SCORE", "VIP_POST", "VIP_EVIDENCE", "VIP_MIS_PRD", "VIP_ERR")
 COMMENT = "# a comment line inside the body"
 
 
@@ -64,6 +64,8 @@ def assert_alleles_equal_predict(output: Path, expected: pd.DataFrame) -> None:
             assert theirs["error"] == "malformed_record" and mine["VIP_SCORE"] == ""
             continue
         assert mine["VIP_EVIDENCE"] == ("." if theirs["error"] else theirs["evidence"])
+        points = theirs["mis_prd"]
+        assert mine["VIP_MIS_PRD"] == ("." if theirs["error"] else str(int(points))), mine
         for key, column in (("VIP_SCORE", "score"), ("VIP_POST", "posterior")):
             if is_missing(theirs[column]):
                 assert mine[key] == "."

@@ -59,3 +59,19 @@ def test_hostile_a_long_queue_name_is_a_named_422_and_the_service_answers_after(
     assert client.get("/readyz").status_code == 200
     good = client.post("/queue", json={"variants": variants, "name": "q" * 200})
     assert good.status_code == 200 and good.json()["name"] == "q" * 200
+
+
+def test_hostile_long_keys_and_warnings_fit_the_postgresql_schema():
+    """A key may hold 1,000-base alleles and a warning list has no fixed length: the tables
+    PostgreSQL would create hold them (they were VARCHAR(200): a 500 on PostgreSQL)."""
+    from sqlalchemy.dialects import postgresql
+    from sqlalchemy.schema import CreateTable
+
+    from vipredict.queue.store import DECISION_TABLE, ITEMS, widened_text_columns
+
+    for table in (ITEMS, DECISION_TABLE):
+        ddl = str(CreateTable(table).compile(dialect=postgresql.dialect()))
+        assert "VARCHAR(200)" not in ddl, table.name
+    assert ITEMS.c.variant.type.length is None and DECISION_TABLE.c.variant.type.length is None
+    assert ITEMS.c.annotation_warnings.type.length is None
+    assert widened_text_columns(QueueStore("sqlite://").engine) == []  # SQLite: no lengths

@@ -91,6 +91,10 @@ def test_round_trip_keeps_rank_values_and_missing(any_store: QueueStore, ranked:
             else (stored == pytest.approx(original))
         )
     assert items["acmg_sf"].tolist() == ranked["acmg_sf"].tolist()
+    # MIS_PRD comes back a nullable integer, null exactly where the variant was not scored
+    assert str(items["mis_prd"].dtype) == "Int64"
+    assert items["mis_prd"].isna().tolist() == ranked["error"].fillna("").ne("").tolist()
+    assert items["mis_prd"].dropna().tolist() == ranked["mis_prd"].dropna().tolist()
     for column in NEW_TEXT_COLUMNS:
         assert _texts(items[column]) == _texts(ranked[column]), column
     assert set(items["BA1"]) >= {"met", "not_met", "unknown"}
@@ -231,7 +235,7 @@ def test_an_old_database_gains_the_new_item_columns(tmp_path: Path, ranked: pd.D
     url = f"sqlite:///{tmp_path / 'old.db'}"
     old_id = _old_database(url, ranked)
     added = set(ITEM_COLUMNS) - set(OLD_ITEM_COLUMNS)
-    assert added == set(NEW_TEXT_COLUMNS) - {"next_level"}
+    assert added == set(NEW_TEXT_COLUMNS) - {"next_level"} | {"mis_prd"}
 
     store = QueueStore(url)  # opening upgrades the table
     present = {c["name"] for c in sa.inspect(store.engine).get_columns("queue_items")}

@@ -22,6 +22,8 @@ from vipredict.config import configure_runtime_env
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 app.add_typer(queue_app, name="queue")
+#: What ``vipredict predict`` writes (``--format`` names what it reads).
+OUTPUT_FORMATS = ("tsv", "va-json")
 console = Console(stderr=True)
 _START = time.monotonic()
 
@@ -231,13 +233,17 @@ def predict(
     input_path: Annotated[
         Path, typer.Argument(metavar="INPUT", help="VCF (plain or VEP CSQ), VEP tab, dbNSFP or TSV")
     ],
-    output: Annotated[Path, typer.Option(help="TSV to write")],
+    output: Annotated[Path, typer.Option(help="file to write (TSV, or JSON for va-json)")],
     format: Annotated[
         str | None,
         typer.Option(help="vcf (store look-up)|csq (VEP VCF)|vep|dbnsfp|tsv (detected if omitted)"),
     ] = None,
     build: Annotated[str | None, typer.Option(help=BUILD_HELP)] = None,
     frequencies: Annotated[Path | None, typer.Option(help=FREQUENCIES_HELP)] = None,
+    output_format: Annotated[
+        str,
+        typer.Option(help="tsv (result columns) | va-json (GA4GH VA-Spec statements, VRS ids)"),
+    ] = "tsv",
 ) -> None:
     """Per-variant score, posterior and PP3/BP4 evidence; bad records get a named error."""
     from vipredict.jobs.predict import predict_file, write_predictions
@@ -247,11 +253,24 @@ def predict(
         raise typer.BadParameter(f"{input_path} does not exist", param_hint="INPUT")
     if frequencies is not None and not frequencies.is_file():
         raise typer.BadParameter(f"{frequencies} does not exist", param_hint="--frequencies")
-    configure_runtime_env()
+    if output_format not in OUTPUT_FORMATS:
+        raise typer.BadParameter(
+            f"{output_format!r} is not one of {', '.join(OUTPUT_FORMATS)}",
+            param_hint="--output-format",
+        )
+    settings = configure_runtime_env()
     scorer = load_scorer()
     with console.status(f"scoring {input_path.name}"):
         results = predict_file(scorer, input_path, format, build, frequencies)
-    write_predictions(results, output)
+    if output_format == "va-json":
+        from vipredict.service.card import build_model_card
+        from vipredict.standards.va import va_json
+
+        output.parent.mkdir(parents=True, exist_ok=True)
+        card = build_model_card(scorer, settings)
+        output.write_text(va_json(results, card, scorer.guidelines))
+    else:
+        write_predictions(results, output)
     errors = results["error"].fillna("").ne("").sum()
     console.print(f"{len(results):,} variants, {errors:,} with errors -> {output}")
 

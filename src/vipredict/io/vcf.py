@@ -4,8 +4,11 @@
 write through here, so a field is declared in one place and spelled one way:
 
 * :data:`VIP_INFO_HEADERS` declares the per-allele results (``VIP_SCORE``,
-  ``VIP_POST``, ``VIP_EVIDENCE``, ``VIP_ERR``) and :func:`feature_info_header` the
-  store features (``VIP_<feature>``), the fields :class:`InfoWriter` writes;
+  ``VIP_POST``, ``VIP_EVIDENCE``, ``VIP_MIS_PRD``, ``VIP_ERR``) and
+  :func:`feature_info_header` the store features (``VIP_<feature>``), the fields
+  :class:`InfoWriter` writes; ``VIP_EVIDENCE`` belongs to ACMG/AMP v3 and
+  ``VIP_MIS_PRD`` to SVCv4, and a deployment writes (and declares) only those of
+  the guideline versions it reports (``VIPREDICT_GUIDELINES``: :func:`result_headers`);
 * numbers are written to six significant digits by :func:`significant_text`,
   vectorised, for every writer;
 * lines are handled as Arrow string arrays, block by block, so a genome-sized
@@ -32,6 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
+from vipredict.config import ACMG_V3, GUIDELINES, SVCV4
 from vipredict.io.files import is_gzip, open_text
 
 #: INFO id of a store feature: ``VIP_`` + the feature name (``VIP_gerp_rs``).
@@ -46,6 +50,9 @@ VIP_INFO_HEADERS = (
     'probability of pathogenicity (ClinGen prior 0.0441)">',
     '##INFO=<ID=VIP_EVIDENCE,Number=A,Type=String,Description="vipredict calibrated '
     'PP3/BP4 evidence code, or none">',
+    '##INFO=<ID=VIP_MIS_PRD,Number=A,Type=Integer,Description="vipredict SVCv4 MIS_PRD '
+    "points (-4 to 4, the 3-point level included) from the same calibration, before "
+    'transcript relevance; . when not scored">',
     '##INFO=<ID=VIP_ERR,Number=.,Type=String,Description="vipredict per-allele error '
     "(malformed_record, unknown_contig, unknown_build, build_conflict, "
     "position_out_of_range, not_snv, multi_allelic, chrom_too_long, position_too_long, "
@@ -53,9 +60,18 @@ VIP_INFO_HEADERS = (
     "missing_csq_fields, allele_not_in_csq, not_missense, ref_mismatch, no_features, "
     'insufficient_annotation), . when scored">',
 )
-VIP_KEYS = frozenset(("VIP_SCORE", "VIP_POST", "VIP_EVIDENCE", "VIP_ERR"))
-#: VIP_SCORE, VIP_POST and VIP_EVIDENCE: the results without the error field.
+VIP_KEYS = frozenset(("VIP_SCORE", "VIP_POST", "VIP_EVIDENCE", "VIP_MIS_PRD", "VIP_ERR"))
+#: The guideline version each guideline-specific result field belongs to.
+GUIDELINE_KEYS = {"VIP_EVIDENCE": ACMG_V3, "VIP_MIS_PRD": SVCV4}
+#: VIP_SCORE, VIP_POST, VIP_EVIDENCE and VIP_MIS_PRD: the results without the error field.
 VIP_RESULT_HEADERS = tuple(h for h in VIP_INFO_HEADERS if "ID=VIP_ERR" not in h)
+
+
+def result_headers(
+    guidelines: Sequence[str] = GUIDELINES, headers: Sequence[str] = VIP_INFO_HEADERS
+) -> list[str]:
+    """``headers`` without the fields of guideline versions not in ``guidelines``."""
+    return [h for h in headers if GUIDELINE_KEYS.get(_info_id(h) or "") in (None, *guidelines)]
 
 
 class FeatureDescription(Protocol):
@@ -354,12 +370,32 @@ def render_info(
 
 @dataclass(frozen=True)
 class AlleleResults:
-    """Per allele of a slice: score, posterior, evidence code and error ("" when scored)."""
+    """Per allele of a slice: score, posterior, evidence code, error ("" when scored) and
+    MIS_PRD points (float, NaN where none)."""
 
     score: np.ndarray
     posterior: np.ndarray
     evidence: np.ndarray
     error: np.ndarray
+    mis_prd: np.ndarray
+
+    def part(self, lo: int, hi: int) -> AlleleResults:
+        """The alleles ``[lo, hi)``."""
+        return AlleleResults(
+            self.score[lo:hi],
+            self.posterior[lo:hi],
+            self.evidence[lo:hi],
+            self.error[lo:hi],
+            self.mis_prd[lo:hi],
+        )
+
+
+def integer_text(values: np.ndarray) -> pa.Array:
+    """Whole numbers as text, ``.`` where missing (NaN), vectorised."""
+    x = np.asarray(values, dtype=float)
+    missing = np.isnan(x)
+    whole = pa.array(np.where(missing, 0, x).astype(np.int64), mask=missing)
+    return pc.fill_null(pc.cast(whole, pa.string()), ".")
 
 
 class InfoWriter:
@@ -367,18 +403,25 @@ class InfoWriter:
 
     ``columns`` are the store features written as ``VIP_<name>``; every key this
     writer owns is removed from a line's own INFO before it is written again, so
-    annotating an annotated file replaces the fields instead of repeating them.
+    annotating an annotated file replaces the fields instead of repeating them
+    (those of an unreported guideline too: a stale ``VIP_EVIDENCE`` must not pass
+    for this run's). ``guidelines``: the versions whose fields are written.
     """
 
-    def __init__(self, columns: Sequence[str], scored: bool) -> None:
+    def __init__(
+        self, columns: Sequence[str], scored: bool, guidelines: Sequence[str] = GUIDELINES
+    ) -> None:
         self.columns = list(columns)
         self.scored = scored
+        self.guidelines = tuple(guidelines)
         self.keys = [f"{FEATURE_PREFIX}{c}" for c in self.columns] + sorted(VIP_KEYS)
         self._regex = f"(^|;)({'|'.join(self.keys)})=[^;]*"
 
     def header(self, lines: Sequence[str], feature_headers: Mapping[str, str]) -> list[str]:
         """The input header with this writer's fields declared before ``#CHROM``."""
-        results = [h for h in VIP_INFO_HEADERS if self.scored or _info_id(h) == "VIP_ERR"]
+        results = [
+            h for h in result_headers(self.guidelines) if self.scored or _info_id(h) == "VIP_ERR"
+        ]
         return annotated_header(lines, [feature_headers[c] for c in self.columns] + results)
 
     def allele_texts(self, features: pa.Array, results: AlleleResults) -> pa.Array:
@@ -389,8 +432,13 @@ class InfoWriter:
             posterior = significant_text(results.posterior)
             pieces.append(_prefixed("VIP_SCORE", pc.fill_null(score, ".")))
             pieces.append(_prefixed("VIP_POST", pc.fill_null(posterior, ".")))
-            evidence = np.where(results.error == "", results.evidence, ".")
-            pieces.append(_prefixed("VIP_EVIDENCE", pa.array(evidence, pa.string())))
+            scored = results.error == ""
+            if ACMG_V3 in self.guidelines:
+                evidence = np.where(scored, results.evidence, ".")
+                pieces.append(_prefixed("VIP_EVIDENCE", pa.array(evidence, pa.string())))
+            if SVCV4 in self.guidelines:
+                points = np.where(scored, results.mis_prd, np.nan)
+                pieces.append(_prefixed("VIP_MIS_PRD", integer_text(points)))
         errors = results.error
         pieces.append(_prefixed("VIP_ERR", pa.array(np.where(errors == "", ".", errors))))
         return join_present(pieces, ";")

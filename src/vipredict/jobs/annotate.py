@@ -184,7 +184,8 @@ class BlockAnnotator:
     ) -> None:
         self.store = store
         self.scorer = scorer
-        self.writer = InfoWriter(columns, scored=scorer is not None)
+        guidelines = scorer.guidelines if scorer is not None else ()
+        self.writer = InfoWriter(columns, scored=scorer is not None, guidelines=guidelines)
         self.choice = (
             build if isinstance(build, BuildChoice) else BuildChoice(normalise_build(build))
         )
@@ -283,7 +284,11 @@ class BlockAnnotator:
         """Evidence through :meth:`Scorer.score_features` (the predict/service code path)."""
         n = len(errors)
         results = AlleleResults(
-            np.full(n, np.nan), np.full(n, np.nan), np.full(n, ".", dtype=object), errors
+            np.full(n, np.nan),
+            np.full(n, np.nan),
+            np.full(n, ".", dtype=object),
+            errors,
+            np.full(n, np.nan),
         )
         hit = np.flatnonzero(matched >= 0)
         if self.scorer is not None and len(hit):
@@ -293,6 +298,7 @@ class BlockAnnotator:
             results.posterior[hit] = scored["posterior"].to_numpy(dtype=float)[order]
             results.evidence[hit] = scored["evidence"].astype(str).to_numpy()[order]
             results.error[hit] = scored["error"].astype(str).to_numpy()[order]
+            results.mis_prd[hit] = scored["mis_prd"].to_numpy(dtype=float, na_value=np.nan)[order]
         return results
 
     # ---- a VEP VCF: its own annotations, through predict's reader and scorer
@@ -321,6 +327,7 @@ class BlockAnnotator:
             results["posterior"].to_numpy(dtype=float),
             results["evidence"].fillna("").astype(str).to_numpy(dtype=object),
             errors,
+            results["mis_prd"].to_numpy(dtype=float, na_value=np.nan),
         )
         found, matched = self._own_features(scored.features, [r.key for r in inputs.records])
         empty = _locus_table(self.build, [], [], [], [])
@@ -376,12 +383,7 @@ class BlockAnnotator:
         for a in range(0, len(lines), self.slice_records):
             b = min(a + self.slice_records, len(lines))
             lo, hi = (int(i) for i in np.searchsorted(alleles.record, [a, b]))
-            part = AlleleResults(
-                results.score[lo:hi],
-                results.posterior[lo:hi],
-                results.evidence[lo:hi],
-                results.error[lo:hi],
-            )
+            part = results.part(lo, hi)
             texts = self.writer.allele_texts(self._feature_texts(lookup, lo, hi), part)
             annotations = self.writer.record_annotations(
                 texts, alleles.record[lo:hi] - a, counts[a:b], part.error

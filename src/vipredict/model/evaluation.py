@@ -38,7 +38,7 @@ from vipredict.model.leakage import (
     protein_changes,
 )
 from vipredict.model.registry import LoadedModel
-from vipredict.model.scorer import profile_evidence
+from vipredict.model.scorer import mis_prd_ladders, profile_evidence
 from vipredict.model.training import mask_sources
 from vipredict.schema import COMPARATOR_SCORES
 from vipredict.store.partitioned import Store, labelled_rows
@@ -439,6 +439,8 @@ def evaluate_all(
     for name, model in models.items():
         metrics = evaluate_model(model, rows, gene_disjoint)
         metrics["model"] = {"name": model.name, "version": model.version, "run_id": model.run_id}
+        if model.profiles:  # the evidence model: where each MIS_PRD value starts, per profile
+            metrics["mis_prd"] = mis_prd_ladders(model)
         results[name] = metrics
     results.update(evaluate_comparators(rows, gene_disjoint))
     return results

@@ -6,7 +6,12 @@ is asked. The answer is one row of :data:`RESULT_FIELDS`, declared here because
 this is the code that writes them; the CLI's TSV, the service's TSV and JSON and
 the queue's items take their columns from that declaration.
 
-Only the evidence model (no frequency features) speaks PP3/BP4. The priority
+Only the evidence model (no frequency features) speaks PP3/BP4, and the same
+calibrated score in SVCv4's terms, ``mis_prd`` (:func:`vipredict.acmg.mis_prd_points`).
+Which of the two an output carries is the deployment's ``VIPREDICT_GUIDELINES``
+(:attr:`Scorer.guidelines`): every field says its guideline (:attr:`ResultField.guideline`)
+and :func:`reported_columns` is what an output keeps; the results themselves always
+hold every column. The priority
 model, when loaded, adds a ``priority_score`` for ordering curation queues; its
 output is labelled with its own name and never becomes evidence, so population
 frequency is not counted twice with BA1/BS1/PM2, which come from the ancestry
@@ -24,15 +29,27 @@ import numpy as np
 import pandas as pd
 
 from vipredict.acmg import (
+    FAMILIES,
     FREQUENCY_CRITERIA,
+    LEVELS,
     NO_EVIDENCE,
     assign_evidence,
     evidence_points,
     frequency_criteria,
     likelihood_ratio_from_posterior,
+    mis_prd_ladder,
+    mis_prd_points,
     next_levels,
 )
-from vipredict.config import DEFAULT_BS1_FAF, ModelRole, Settings, get_settings
+from vipredict.config import (
+    ACMG_V3,
+    DEFAULT_BS1_FAF,
+    GUIDELINES,
+    SVCV4,
+    ModelRole,
+    Settings,
+    get_settings,
+)
 from vipredict.features.frequency import frequency_summary, with_input_frequencies
 from vipredict.features.sets import assign_profiles
 from vipredict.features.table import build_feature_table
@@ -54,11 +71,13 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ResultField:
-    """One column of a scored variant: its name, pandas dtype and meaning."""
+    """One column of a scored variant: its name, pandas dtype, meaning, and the guideline
+    version it belongs to (``None``: every deployment reports it)."""
 
     name: str
     dtype: str
     description: str
+    guideline: str | None = None
 
 
 #: The answer for one requested variant, in output order.
@@ -69,13 +88,20 @@ RESULT_FIELDS: tuple[ResultField, ...] = (
     ResultField("score", "float64", "evidence model score (0-1)"),
     ResultField("posterior", "float64", "local posterior probability at ClinGen's prior 0.0441"),
     ResultField("likelihood_ratio", "float64", "likelihood ratio of that posterior"),
-    ResultField("evidence", "string", "calibrated PP3/BP4 code, or none"),
+    ResultField("evidence", "string", "calibrated PP3/BP4 code, or none", ACMG_V3),
     ResultField(
         "profile", "string", "annotation profile whose model and calibration scored the variant"
     ),
-    ResultField("points", "int64", "Tavtigian points of the evidence"),
-    ResultField("next_level", "string", "next stronger code the score is heading to"),
-    ResultField("next_level_distance", "float64", "score distance to that code"),
+    ResultField("points", "int64", "Tavtigian points of the evidence", ACMG_V3),
+    ResultField(
+        "mis_prd",
+        "Int64",
+        "SVCv4 MIS_PRD points (-4..+4, the 3-point level included) from the same calibration, "
+        "before the curator's transcript-relevance step; empty when not scored",
+        SVCV4,
+    ),
+    ResultField("next_level", "string", "next stronger code the score is heading to", ACMG_V3),
+    ResultField("next_level_distance", "float64", "score distance to that code", ACMG_V3),
     ResultField("BA1", "string", "met, not_met or unknown (group-max FAF95 > 5%)"),
     ResultField("BS1", "string", "met, not_met or unknown (group-max FAF95 > BS1 threshold)"),
     ResultField("PM2_Supporting", "string", "met, not_met or unknown (AF < 0.0001 everywhere)"),
@@ -99,6 +125,10 @@ RESULT_FIELDS: tuple[ResultField, ...] = (
     ResultField("error_detail", "string", "what the error means for this variant"),
 )
 RESULT_COLUMNS: tuple[str, ...] = tuple(field.name for field in RESULT_FIELDS)
+#: The result columns of each guideline version (the others belong to every deployment).
+GUIDELINE_COLUMNS: dict[str, tuple[str, ...]] = {
+    g: tuple(f.name for f in RESULT_FIELDS if f.guideline == g) for g in GUIDELINES
+}
 _FLOAT_RESULTS = tuple(f.name for f in RESULT_FIELDS if f.dtype == "float64")
 _TEXT_RESULTS = tuple(f.name for f in RESULT_FIELDS if f.dtype == "string")
 
@@ -111,6 +141,66 @@ ERROR_DETAILS = {
 }
 #: Warnings column an annotated input carries (readers write it; the answer repeats it).
 WARNINGS_COLUMN = "annotation_warnings"
+
+
+def unreported_columns(guidelines: Iterable[str]) -> frozenset[str]:
+    """Result columns an output leaves out when it reports only ``guidelines``."""
+    shown = set(guidelines)
+    return frozenset(c for g, cols in GUIDELINE_COLUMNS.items() if g not in shown for c in cols)
+
+
+def reported_columns(
+    guidelines: Iterable[str], columns: Sequence[str] = RESULT_COLUMNS
+) -> list[str]:
+    """``columns`` (default: every result column) without those of unreported guidelines.
+
+    TSV, VCF, JSON and queue outputs all choose their columns through here, so
+    ``VIPREDICT_GUIDELINES=svcv4`` drops ``evidence``/``points``/``next_level*``
+    everywhere and ``acmg_v3`` drops ``mis_prd``.
+    """
+    dropped = unreported_columns(guidelines)
+    return [c for c in columns if c not in dropped]
+
+
+def caps_of(model: LoadedModel, calibration: CalibrationResult) -> dict[str, str]:
+    """The strongest level each family may reach: the training run's ``pp3_max_level`` /
+    ``bp4_max_level`` parameters.
+
+    The calibration's thresholds already lack the capped levels, but its
+    3-point thresholds were never capped: the cap decides whether ±3 may be given
+    (:func:`vipredict.acmg.mis_prd_steps`). A run without those parameters is read
+    conservatively: each family capped at the strongest level its thresholds
+    reach, so ±3 is given only where ±4 could be.
+    """
+    caps = {}
+    for family in FAMILIES:
+        named = model.run_params.get(f"{family.lower()}_max_level")
+        if named in LEVELS:
+            caps[family] = str(named)
+            continue
+        reached = [lv for lv in LEVELS if calibration.thresholds.get(f"{family}_{lv}") is not None]
+        caps[family] = reached[-1] if reached else LEVELS[0]
+    return caps
+
+
+def mis_prd_ladders(model: LoadedModel) -> dict[str, dict[str, Any]]:
+    """Per annotation profile: where each MIS_PRD value starts (the model card's table).
+
+    ``reverse`` says which way the thresholds point (False: a score at or above a
+    positive value's threshold, or at or below a negative one's, gets that value);
+    ``caps`` are the levels the model may reach (:func:`caps_of`).
+    """
+    profiles = model.profiles or ()
+    entries = [(p.name, p.calibration) for p in profiles] or [("", model.calibration)]
+    out = {}
+    for name, calibration in entries:
+        caps = caps_of(model, calibration)
+        out[name] = {
+            "reverse": bool(calibration.reverse),
+            "caps": caps,
+            "starts": mis_prd_ladder(calibration.thresholds, calibration.three_point, caps),
+        }
+    return out
 
 
 def route(model: LoadedModel, features: pd.DataFrame) -> np.ndarray:
@@ -137,25 +227,35 @@ def profile_evidence(model: LoadedModel, features: pd.DataFrame) -> pd.DataFrame
             "likelihood_ratio": np.nan,
             "evidence": NO_EVIDENCE,
             "points": 0,
+            "mis_prd": pd.NA,
             "profile": routes.astype(str),
         },
         index=features.index,
     )
+    columns = ["score", "posterior", "likelihood_ratio", "evidence", "points", "mis_prd"]
     for profile in model.profiles:
         rows = routes == profile.name
         if rows.any():
             scores = profile.predict(features.loc[rows])
-            out.loc[rows, ["score", "posterior", "likelihood_ratio", "evidence", "points"]] = (
-                evidence_of(scores, profile.calibration).to_numpy(dtype=object)
+            caps = caps_of(model, profile.calibration)
+            out.loc[rows, columns] = evidence_of(scores, profile.calibration, caps).to_numpy(
+                dtype=object
             )
     for column in ("score", "posterior", "likelihood_ratio"):
         out[column] = out[column].astype("float64")
     out["points"] = out["points"].astype("int64")
+    out["mis_prd"] = out["mis_prd"].astype("Int64")
     return out
 
 
-def evidence_of(scores: np.ndarray, calibration: CalibrationResult) -> pd.DataFrame:
-    """Posterior, LR and calibrated code of scores under one calibration."""
+def evidence_of(
+    scores: np.ndarray, calibration: CalibrationResult, caps: dict[str, str] | None = None
+) -> pd.DataFrame:
+    """Posterior, LR, calibrated code and its points, and MIS_PRD points, under one calibration.
+
+    ``caps``: the model's caps (:func:`caps_of`); they decide the 3-point level, the
+    calibration's thresholds having the other capped levels already removed.
+    """
     posterior = local_posterior(scores, calibration)
     codes = assign_evidence(scores, calibration.thresholds)
     return pd.DataFrame(
@@ -165,6 +265,9 @@ def evidence_of(scores: np.ndarray, calibration: CalibrationResult) -> pd.DataFr
             "likelihood_ratio": likelihood_ratio_from_posterior(posterior),
             "evidence": codes,
             "points": evidence_points(codes),
+            "mis_prd": mis_prd_points(
+                scores, calibration.thresholds, calibration.three_point, caps=caps
+            ),
         }
     )
 
@@ -214,6 +317,9 @@ def finalise(rows: pd.DataFrame) -> pd.DataFrame:
     out.loc[failed, "evidence"] = NO_EVIDENCE
     out.loc[failed, "points"] = 0
     out["points"] = pd.to_numeric(out["points"], errors="coerce").fillna(0).astype("int64")
+    # MIS_PRD is null where nothing was scored: SVCv4 has no "none" code to say so.
+    out["mis_prd"] = pd.to_numeric(out["mis_prd"], errors="coerce").astype("Int64")
+    out.loc[failed, "mis_prd"] = pd.NA
     for column in _FLOAT_RESULTS:
         out[column] = pd.to_numeric(out[column], errors="coerce").astype("float64")
     for column in ("error", "error_detail", "profile", WARNINGS_COLUMN, "frequency_source"):
@@ -276,6 +382,8 @@ class Scorer:
     priority_model: LoadedModel | None = None
     store: Store | None = None
     bs1_faf: float = DEFAULT_BS1_FAF
+    #: ``VIPREDICT_GUIDELINES``: which guideline versions' fields the outputs carry.
+    guidelines: tuple[str, ...] = GUIDELINES
 
     def __post_init__(self) -> None:
         if not self.evidence_model.emits_evidence:
@@ -479,7 +587,7 @@ def load_scorer(
         except StoreMissingError as error:
             raise ModelNotReadyError(str(error)) from error
         require_store_columns(evidence, store.columns)
-    return Scorer(evidence, priority, store, settings.bs1_faf)
+    return Scorer(evidence, priority, store, settings.bs1_faf, settings.guidelines)
 
 
 def require_store_columns(evidence: LoadedModel, columns: Iterable[str]) -> None:

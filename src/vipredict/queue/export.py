@@ -1,9 +1,15 @@
 """Queue exports: CSV and TSV for people and spreadsheets, a VCF for genome tools.
 
 Tables keep every item in rank order, unscored ones included, with the current
-decision of each. The VCF holds the items that have a variant key, sorted by
-contig and position as tools expect; the rank, the reason and the decision ride
-in INFO (text percent-encoded, as VCF 4.3 prescribes for reserved characters).
+decision of each. Every export leaves out the fields of a guideline version the
+deployment does not report (``VIPREDICT_GUIDELINES``): ``evidence``, ``points``,
+``next_level*`` and the VCF's ``VIP_EVIDENCE``/``VIPQ_POINTS`` are ACMG/AMP v3's,
+``mis_prd`` and ``VIP_MIS_PRD`` SVCv4's. (The queue still orders by the v3 points
+and says so in ``reason``: the order is how work is arranged, not evidence.)
+
+The VCF holds the items that have a variant key, sorted by contig and position as
+tools expect; the rank, the reason and the decision ride in INFO (text
+percent-encoded, as VCF 4.3 prescribes for reserved characters).
 
 Notes and queue names are whatever a client sent, so no export lets them act:
 a table cell that a spreadsheet would read as a formula is written as text (a
@@ -15,13 +21,15 @@ close its quotes or its ``<...>``.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from vipredict.io.vcf import VIP_RESULT_HEADERS, number_text
+from vipredict.config import ACMG_V3, SVCV4, get_settings
+from vipredict.io.vcf import VIP_RESULT_HEADERS, number_text, result_headers
+from vipredict.model.scorer import reported_columns
 from vipredict.queue.ranking import ITEM_COLUMNS
 from vipredict.queue.store import DECISION_COLUMNS, QueueRecord
 from vipredict.variants import CANONICAL_CONTIGS, split_keys
@@ -31,7 +39,7 @@ EXPORT_COLUMNS = (*ITEM_COLUMNS, *DECISION_COLUMNS)
 QUEUE_INFO = (
     ("VIPQ_RANK", "1", "Integer", "rank in the vipredict curation queue (1 = review first)"),
     ("VIPQ_GENE", "1", "String", "gene symbol"),
-    ("VIPQ_POINTS", "1", "Integer", "Tavtigian points of the PP3/BP4 evidence"),
+    ("VIPQ_POINTS", "1", "Integer", "Tavtigian points of the PP3/BP4 evidence (ACMG/AMP v3)"),
     ("VIPQ_PRIORITY", "1", "Float", "vipredict-af priority score (orders work; not evidence)"),
     ("VIPQ_SETTLE", "1", "Float", "settle score of the default queue order"),
     ("VIPQ_FREQ", ".", "String", "frequency criteria met (BA1, BS1, PM2_Supporting)"),
@@ -94,7 +102,12 @@ def neutral_cell(value: Any) -> Any:
     return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_LEADS) else value
 
 
-def table_text(record: QueueRecord, fmt: str) -> str:
+def _guidelines(guidelines: Sequence[str] | None) -> tuple[str, ...]:
+    """The guideline versions to export: the settings' unless given."""
+    return tuple(get_settings().guidelines if guidelines is None else guidelines)
+
+
+def table_text(record: QueueRecord, fmt: str, guidelines: Sequence[str] | None = None) -> str:
     """CSV or TSV of all items with their current decisions; text cells never formulas.
 
     Only text cells change: numeric columns (a score of -0.5) are numbers, and a
@@ -102,14 +115,14 @@ def table_text(record: QueueRecord, fmt: str) -> str:
     holding a lone CR is quoted: unquoted, spreadsheets start a new row there.
     """
     sep = "," if fmt == "csv" else "\t"
-    table = record.items[list(EXPORT_COLUMNS)].copy()
+    table = record.items[reported_columns(_guidelines(guidelines), EXPORT_COLUMNS)].copy()
     for column in table.columns:
         if not pd.api.types.is_numeric_dtype(table[column]):
             table[column] = table[column].map(neutral_cell)
     return table.to_csv(sep=sep, index=False, na_rep="", lineterminator="\r\n")
 
 
-def _info(item: dict[str, Any]) -> str:
+def _info(item: dict[str, Any], guidelines: Sequence[str]) -> str:
     def present(key: str) -> bool:
         value = item.get(key)
         return value is not None and not pd.isna(value) and value != ""
@@ -123,8 +136,12 @@ def _info(item: dict[str, Any]) -> str:
     ):
         if present(value):
             fields.append(f"{key}={number_text(float(item[value]))}")
-    fields.append(f"VIP_EVIDENCE={item['evidence']}")
-    fields.append(f"VIPQ_POINTS={int(item['points'])}")
+    if ACMG_V3 in guidelines:
+        fields.append(f"VIP_EVIDENCE={item['evidence']}")
+    if SVCV4 in guidelines:
+        fields.append(f"VIP_MIS_PRD={'.' if pd.isna(item['mis_prd']) else int(item['mis_prd'])}")
+    if ACMG_V3 in guidelines:
+        fields.append(f"VIPQ_POINTS={int(item['points'])}")
     for key, value in (
         ("VIPQ_GENE", "gene"),
         ("VIPQ_FREQ", "frequency_evidence"),
@@ -148,8 +165,10 @@ def keyed_items(items: pd.DataFrame) -> pd.DataFrame:
     return items[items["variant"].fillna("").astype(str) != ""]
 
 
-def vcf_text(record: QueueRecord) -> str:
+def vcf_text(record: QueueRecord, guidelines: Sequence[str] | None = None) -> str:
     """A VCF 4.2 of the keyed items, one build per file, sorted by contig and position."""
+    chosen = _guidelines(guidelines)
+    queue_info = [i for i in QUEUE_INFO if i[0] != "VIPQ_POINTS" or ACMG_V3 in chosen]
     items = keyed_items(record.items)
     parts = split_keys(items["variant"]).reset_index(drop=True)
     builds = sorted(set(parts["build"]))
@@ -166,29 +185,38 @@ def vcf_text(record: QueueRecord) -> str:
         f"##vipredict_queue=<ID={meta['id']},Ordering={meta['ordering']},"  # the server's own
         f'Created="{meta["created_at"]}",Name="{encode_header(str(meta["name"]))}">',  # a client's
         *(f"##contig=<ID={c}>" for c in CANONICAL_CONTIGS if c in set(parts["chrom"])),
-        *VIP_RESULT_HEADERS,
-        *(f'##INFO=<ID={i},Number={n},Type={t},Description="{d}">' for i, n, t, d in QUEUE_INFO),
+        *result_headers(chosen, VIP_RESULT_HEADERS),
+        *(f'##INFO=<ID={i},Number={n},Type={t},Description="{d}">' for i, n, t, d in queue_info),
         "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO",
     ]
     body = [
         "\t".join(
-            (str(r["chrom"]), str(r["pos"]), ".", str(r["ref"]), str(r["alt"]), ".", ".", _info(r))
+            (
+                *(str(r["chrom"]), str(r["pos"]), ".", str(r["ref"]), str(r["alt"]), ".", "."),
+                _info(r, chosen),
+            )
         )
         for r in rows.to_dict("records")
     ]
     return "\n".join(header + body) + "\n"
 
 
-def export_text(record: QueueRecord, fmt: str) -> str:
+def export_text(record: QueueRecord, fmt: str, guidelines: Sequence[str] | None = None) -> str:
+    """The export in ``fmt``; ``guidelines``: the versions whose fields it carries (default:
+    the settings', ``VIPREDICT_GUIDELINES``)."""
     if fmt not in FORMATS:
         raise ExportError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
-    return vcf_text(record) if fmt == "vcf" else table_text(record, fmt)
+    if fmt == "vcf":
+        return vcf_text(record, guidelines)
+    return table_text(record, fmt, guidelines)
 
 
-def write_export(record: QueueRecord, fmt: str, output: Path) -> int:
+def write_export(
+    record: QueueRecord, fmt: str, output: Path, guidelines: Sequence[str] | None = None
+) -> int:
     """Write the export; returns the number of items written (not text lines: a quoted
     note may span several)."""
-    text = export_text(record, fmt)
+    text = export_text(record, fmt, guidelines)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text, newline="")  # the text holds its own line ends
     return len(keyed_items(record.items) if fmt == "vcf" else record.items)

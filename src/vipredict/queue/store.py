@@ -56,9 +56,10 @@ _FLOAT_ITEMS = frozenset(
         "uncertainty",
     )
 )
-_INT_ITEMS = frozenset(("rank", "points", "frequency_points"))
+#: ``mis_prd`` is null where the variant was not scored, so it reads back as pandas "Int64".
+_NULLABLE_INT_ITEMS = frozenset(("mis_prd",))
+_INT_ITEMS = frozenset(("rank", "points", "frequency_points", *_NULLABLE_INT_ITEMS))
 _BOOL_ITEMS = frozenset(("acmg_sf",))
-_TEXT_ITEMS = frozenset(("input", "reason", "error_detail"))
 
 
 def _item_column(name: str) -> sa.Column:
@@ -69,7 +70,9 @@ def _item_column(name: str) -> sa.Column:
     elif name in _BOOL_ITEMS:
         kind = sa.Boolean
     else:
-        kind = sa.Text if name in _TEXT_ITEMS else sa.String(200)
+        # Text, not VARCHAR(n): a key may hold 1,000-base alleles (io/bounds.py) and
+        # annotation_warnings has no fixed length; PostgreSQL refuses what VARCHAR(n) cannot hold.
+        kind = sa.Text
     return sa.Column(name, kind, primary_key=name == "rank", nullable=name != "rank")
 
 
@@ -102,7 +105,7 @@ DECISION_TABLE = sa.Table(
     sa.Column(
         "queue_id", sa.String(32), sa.ForeignKey("queues.id", ondelete="CASCADE"), nullable=False
     ),
-    sa.Column("variant", sa.String(200), nullable=False),
+    sa.Column("variant", sa.Text, nullable=False),
     sa.Column("decision", sa.String(8), nullable=False),
     sa.Column("curator", sa.String(MAX_CURATOR), nullable=False),
     sa.Column("note", sa.Text, nullable=False),
@@ -139,6 +142,40 @@ def add_missing_item_columns(engine: Engine) -> list[str]:
                 )
             )
     return [column.name for column in missing]
+
+
+def widened_text_columns(engine: Engine) -> list[str]:
+    """Turn the bounded VARCHAR columns of an older PostgreSQL queue database into TEXT.
+
+    Item and decision columns that hold keys, genes, warnings or other free text were
+    ``VARCHAR(200)``: a long indel's key or a long warning list was a 500 on PostgreSQL
+    (SQLite ignores the length). ``create_all`` leaves an existing table alone, so the
+    type is changed in place (``ALTER COLUMN ... TYPE TEXT``, no data rewritten). Returns
+    ``table.column`` of each column changed; SQLite needs none.
+    """
+    if engine.dialect.name != "postgresql":
+        return []
+    inspector = sa.inspect(engine)
+    quote = engine.dialect.identifier_preparer
+    changed = []
+    with engine.begin() as connection:
+        for table in (ITEMS, DECISION_TABLE):
+            if not inspector.has_table(table.name):
+                continue
+            for found in inspector.get_columns(table.name):
+                ours = table.c.get(found["name"])
+                if ours is None or not isinstance(ours.type, sa.Text):
+                    continue
+                if getattr(found["type"], "length", None) is None:
+                    continue  # already unbounded
+                connection.execute(
+                    sa.text(
+                        f"ALTER TABLE {quote.format_table(table)} ALTER COLUMN "
+                        f"{quote.format_column(ours)} TYPE TEXT"
+                    )
+                )
+                changed.append(f"{table.name}.{ours.name}")
+    return changed
 
 
 class QueueNotFoundError(LookupError):
@@ -252,6 +289,7 @@ class QueueStore:
         self.engine = make_engine(url)
         METADATA.create_all(self.engine)
         add_missing_item_columns(self.engine)
+        widened_text_columns(self.engine)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> QueueStore:
@@ -323,6 +361,8 @@ class QueueStore:
             items = pd.DataFrame(
                 connection.execute(query).mappings().all(), columns=list(ITEM_COLUMNS)
             )
+            for name in _NULLABLE_INT_ITEMS:  # NULLs would otherwise make them floats
+                items[name] = pd.to_numeric(items[name]).astype("Int64")
             latest = self._latest(connection, queue_id)
         merged = items.merge(latest, on="variant", how="left") if len(items) else items
         for column in DECISION_COLUMNS:

@@ -59,6 +59,8 @@ EXIT_EXPOSED = 4
 #: The serving benchmark runs 32 concurrent clients; large bodies have their own, smaller
 #: bound (``security.MAX_LARGE_BODIES``).
 MAX_CONCURRENCY = 32
+#: Answers of ``POST /predict``: ``VariantOut`` JSON, or GA4GH VA-Spec statements.
+PREDICT_FORMATS = ("json", "va")
 model_app = FastAPI(title="vipredict model card", docs_url=None, redoc_url=None, openapi_url=None)
 
 
@@ -192,14 +194,24 @@ class VariantPredictor:
     def predict(self, variants: list[VariantIn], ctx: bentoml.Context) -> list[VariantOut]:
         """Score variants (keys or parts), each looked up in the store or, sent with its own
         ``annotations``/``frequencies``, scored from those; each bad variant (a bad key, a
-        value of the wrong type or out of range) gets its named error."""
-        return _answer(ctx, lambda: (self.service.predict_json(variants), "application/json"))
+        value of the wrong type or out of range) gets its named error. ``?format=va``:
+        GA4GH VA-Spec statements with VRS Alleles instead of the ``VariantOut`` answers."""
+        fmt = ctx.request.query_params.get("format", "json")
+
+        def produce() -> tuple[bytes, str]:
+            if fmt not in PREDICT_FORMATS:
+                raise ServingError(400, f"format must be json or va, not {fmt!r}")
+            render = self.service.predict_va if fmt == "va" else self.service.predict_json
+            return render(variants), "application/json"
+
+        return _answer(ctx, produce)
 
     @bentoml.api(route="/predict/vcf")
     def predict_vcf(
         self, file: Path, ctx: bentoml.Context, format: str = "vcf", build: str = ""
     ) -> str:
-        """Upload a VCF (plain or gzip); ``?format=vcf|tsv|json`` (query wins over the form).
+        """Upload a VCF (plain or gzip); ``?format=vcf|tsv|json|va`` (query wins over the form;
+        ``va``: GA4GH VA-Spec statements).
 
         A VEP VCF (``CSQ`` declared in the header) is scored from its annotations.
         ``build`` (GRCh37/GRCh38): when given, the header must agree, or every record

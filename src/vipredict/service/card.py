@@ -3,7 +3,10 @@
 Versions of the code and libraries, each champion with its training data digest
 and calibration, the latest validation evaluation (flagged when it scored other
 model versions), the frequency rules with their thresholds, and the rules for
-combining vipredict's evidence with other criteria.
+combining vipredict's evidence with other criteria. ``guidelines`` names the
+guideline versions the answers carry (``VIPREDICT_GUIDELINES``); when SVCv4 is one,
+the evidence model's ``mis_prd`` table gives, per annotation profile, the score at
+which each MIS_PRD value starts.
 """
 
 from __future__ import annotations
@@ -16,8 +19,8 @@ from typing import Any
 import mlflow
 
 from vipredict import __version__
-from vipredict.acmg import BA1_FAF, PM2_AF
-from vipredict.config import Limits, Settings
+from vipredict.acmg import BA1_FAF, MIS_PRD_CODE, PM2_AF
+from vipredict.config import SVCV4, Limits, Settings
 from vipredict.features.frequency import DEFAULT_DATASETS, GRPMAX_EXCLUDED
 from vipredict.io.files import json_safe
 from vipredict.model.registry import (
@@ -27,7 +30,7 @@ from vipredict.model.registry import (
     LoadedModel,
     setup_mlflow,
 )
-from vipredict.model.scorer import Scorer
+from vipredict.model.scorer import Scorer, mis_prd_ladders
 
 COMBINATION_RULES = (
     "PP3/BP4 come only from vipredict-noaf, which uses no population frequency: they may be "
@@ -38,6 +41,15 @@ COMBINATION_RULES = (
     "never evidence.",
     "BS1's 1% FAF default is generic; in practice the BS1 threshold is gene/disease-specific "
     "(prevalence, penetrance, heterogeneity) and should come from the relevant VCEP.",
+)
+#: What MIS_PRD is, for the card (source: clingen-data-model/svcv4-model, see vipredict.acmg).
+MIS_PRD_NOTE = (
+    "SVCv4 computational missense evidence from this one pre-selected calibrated predictor: "
+    "points -4..+4 including the 3-point level (Bergquist et al. 2025), capped as PP3/BP4 "
+    "are. A score at or beyond a value's start gets it (at or above for positive values, "
+    "at or below for negative ones; reversed when `reverse`); null: never given. Before "
+    "SVCv4's transcript-relevance step, which is the curator's (full points when the exon is "
+    "in all disease-relevant transcripts, half in most, none in few)."
 )
 
 
@@ -67,6 +79,11 @@ def _training_data(client: Any, run_id: str) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def mis_prd_section(model: LoadedModel) -> dict[str, Any]:
+    """The evidence model's MIS_PRD table: per profile, where each value starts."""
+    return {"code": MIS_PRD_CODE, "note": MIS_PRD_NOTE, "profiles": mis_prd_ladders(model)}
 
 
 def _model_section(model: LoadedModel, client: Any, role: str) -> dict[str, Any]:
@@ -131,6 +148,8 @@ def _card(scorer: Scorer, settings: Settings, bs1_faf: float, limits: Limits) ->
     client = setup_mlflow(settings)
     models = [scorer.evidence_model] + ([scorer.priority_model] if scorer.priority_model else [])
     sections = [_model_section(scorer.evidence_model, client, "PP3/BP4 evidence")]
+    if SVCV4 in scorer.guidelines:
+        sections[0]["mis_prd"] = mis_prd_section(scorer.evidence_model)
     if scorer.priority_model is not None:
         sections.append(
             _model_section(
@@ -140,6 +159,7 @@ def _card(scorer: Scorer, settings: Settings, bs1_faf: float, limits: Limits) ->
     return {
         "service": "vipredict",
         "versions": _versions(),
+        "guidelines": list(scorer.guidelines),
         "models": sections,
         "validation_evaluation": _validation(client, models),
         "feature_store": {"n_variants": len(scorer.store) if scorer.store else 0},

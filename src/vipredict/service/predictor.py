@@ -40,7 +40,7 @@ from vipredict.jobs.annotate import annotate_text
 from vipredict.jobs.predict import results_tsv
 from vipredict.model.explain import top_contributions
 from vipredict.model.registry import ModelNotReadyError, evidence_champion_ready
-from vipredict.model.scorer import Scored, Scorer, finalise, load_scorer
+from vipredict.model.scorer import Scored, Scorer, finalise, load_scorer, unreported_columns
 from vipredict.service.card import build_model_card
 from vipredict.service.schemas import VariantIn, VariantOut
 from vipredict.service.security import (
@@ -49,10 +49,11 @@ from vipredict.service.security import (
     decode_upload,
     too_many_variants,
 )
+from vipredict.standards.va import va_json
 from vipredict.store.partitioned import Store, StoreMissingError
 from vipredict.variants import VariantError
 
-UPLOAD_FORMATS = ("vcf", "tsv", "json")
+UPLOAD_FORMATS = ("vcf", "tsv", "json", "va")
 
 
 def preflight(settings: Settings | None = None) -> None:
@@ -87,6 +88,11 @@ def _text(value: Any) -> str | None:
     if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return None
     return str(value) or None
+
+
+def _int(value: Any) -> int | None:
+    """A nullable integer cell (``mis_prd``) as JSON says it: missing is null."""
+    return None if value is None or value is pd.NA else int(value)
 
 
 def _warnings(value: Any) -> list[str]:
@@ -231,7 +237,8 @@ class PredictionService:
         columns = {name: results[name].astype(object).tolist() for name in results.columns}
         for i in range(len(results)):
             row = {name: values[i] for name, values in columns.items()}
-            self._base[str(row["variant"])] = _compact(self._body(row, frequencies[i], model))
+            body = self._reported(self._body(row, frequencies[i], model))
+            self._base[str(row["variant"])] = _compact(body)
 
     def _explain(self, features: pd.DataFrame, num_threads: int = 0) -> None:
         """Cache ``"top_features":[..]`` for store rows (judged rows only)."""
@@ -267,6 +274,7 @@ class PredictionService:
             "evidence": str(row["evidence"]),
             "profile": _text(row.get("profile")),
             "points": int(row["points"]),
+            "mis_prd": _int(row["mis_prd"]),
             "next_level": (
                 {"code": code, "score_distance": float(row["next_level_distance"])}
                 if has_next
@@ -283,30 +291,42 @@ class PredictionService:
             "error_detail": row["error_detail"] or None,
         }
 
+    def _reported(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The answer without the keys of guideline versions this deployment does not report.
+
+        ``VIPREDICT_GUIDELINES`` (:attr:`Scorer.guidelines`): absent, not null, so
+        that null keeps its one meaning (``mis_prd`` null: the variant was not scored).
+        """
+        dropped = unreported_columns(self.scorer.guidelines)
+        return {key: value for key, value in body.items() if key not in dropped}
+
     def _model_ref(self) -> dict[str, str]:
         m = self.scorer.evidence_model
         return {"name": m.name, "version": m.version, "run_id": m.run_id}
 
     def _error_body(self, record: InputRecord, reason: str, detail: str) -> dict[str, Any]:
-        return {
-            "input": record.label,
-            "variant": record.key,
-            "gene": None,
-            "score": None,
-            "posterior": None,
-            "likelihood_ratio": None,
-            "evidence": "none",
-            "profile": None,
-            "points": 0,
-            "next_level": None,
-            "top_features": [],
-            "frequency_evidence": None,
-            "model": self._model_ref(),
-            "priority": {"score": None, "model": None},
-            "annotation_warnings": [],
-            "error": reason,
-            "error_detail": detail or None,
-        }
+        return self._reported(
+            {
+                "input": record.label,
+                "variant": record.key,
+                "gene": None,
+                "score": None,
+                "posterior": None,
+                "likelihood_ratio": None,
+                "evidence": "none",
+                "profile": None,
+                "points": 0,
+                "mis_prd": None,
+                "next_level": None,
+                "top_features": [],
+                "frequency_evidence": None,
+                "model": self._model_ref(),
+                "priority": {"score": None, "model": None},
+                "annotation_warnings": [],
+                "error": reason,
+                "error_detail": detail or None,
+            }
+        )
 
     def render(self, records: Sequence[InputRecord]) -> list[str]:
         """One JSON object (text) per record, in order; bad records carry their named error."""
@@ -362,7 +382,7 @@ class PredictionService:
             row = {name: values[i] for name, values in columns.items()}
             key = str(row["variant"])
             if key in criteria:
-                body = self._body(row, criteria[key], model)
+                body = self._reported(self._body(row, criteria[key], model))
                 answer = {"input": row["input"], **body, "top_features": tops[key]}
             else:
                 record = InputRecord(str(row["input"]), key or None)
@@ -444,6 +464,21 @@ class PredictionService:
         rendered = self.render_variants([v.to_inline() for v in variants])
         return ("[" + ",".join(rendered) + "]").encode()
 
+    def predict_va(self, variants: Sequence[VariantIn]) -> bytes:
+        """``POST /predict?format=va``: one GA4GH VA-Spec Statement (or named error) per variant.
+
+        Scored like :meth:`predict_json` (keys from the store, annotated variants from
+        their values) but rendered from the result rows, not the JSON cache: a
+        statement is the standard's form of the same answer (:mod:`vipredict.standards.va`).
+        """
+        self.check_count(len(variants))
+        results = self.score_variants([v.to_inline() for v in variants]).results
+        return self.va_json(results).encode()
+
+    def va_json(self, results: pd.DataFrame) -> str:
+        """Result rows as VA-Spec JSON, with this service's card and guideline versions."""
+        return va_json(results, self.card, self.scorer.guidelines)
+
     def predict(self, variants: Sequence[VariantIn]) -> list[VariantOut]:
         """In-process API: validated response models (slower than :meth:`predict_json`)."""
         self.check_count(len(variants))
@@ -455,7 +490,7 @@ class PredictionService:
     ) -> tuple[str, str]:
         """``POST /predict/vcf``: (body, media type) as annotated VCF, TSV or JSON."""
         if fmt not in UPLOAD_FORMATS:
-            raise ServingError(400, f"format must be vcf, tsv or json, not {fmt!r}")
+            raise ServingError(400, f"format must be vcf, tsv, json or va, not {fmt!r}")
         text = decode_upload(data, self.limits.max_bytes)
         try:
             with self.variant_limit() as limit:
@@ -466,8 +501,11 @@ class PredictionService:
             raise ServingError(400, "the upload holds no VCF records")
         if fmt == "json":
             return "[" + ",".join(self.render_inputs(inputs)) + "]", "application/json"
+        if fmt == "va":
+            return self.va_json(self.scorer.score(inputs).results), "application/json"
         if fmt == "tsv":
-            return results_tsv(self.scorer.score(inputs).results), "text/tab-separated-values"
+            results = self.scorer.score(inputs).results
+            return results_tsv(results, self.scorer.guidelines), "text/tab-separated-values"
         return annotate_text(text, self.store, self.scorer, build or None), "text/plain"
 
     def annotate_vcf(self, data: bytes | str, build: str | None = None) -> str:

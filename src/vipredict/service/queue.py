@@ -13,6 +13,7 @@ curator of a decision (a ``curator`` field in the body may only repeat it).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +23,7 @@ from starlette.responses import Response
 
 from vipredict.config import Settings, get_settings
 from vipredict.deadline import DeadlineExceeded
-from vipredict.model.scorer import Scored
+from vipredict.model.scorer import Scored, reported_columns
 from vipredict.queue.build import QueueSpec, rank_scored, save_queue
 from vipredict.queue.genes import GeneContext, load_gene_context
 from vipredict.queue.ranking import QueueFilters, QueueInputError
@@ -86,9 +87,13 @@ def _refusal(status: int, reason: str, message: str) -> QueueAnswer:
     return _json({"error": message, "reason": reason}, status)
 
 
-def items_json(items: pd.DataFrame) -> list[dict[str, Any]]:
-    """Items as JSON-ready records (NaN -> null, numpy scalars -> Python)."""
-    return json.loads(items.to_json(orient="records")) if len(items) else []
+def items_json(items: pd.DataFrame, guidelines: Iterable[str]) -> list[dict[str, Any]]:
+    """Items as JSON-ready records (NaN -> null, numpy scalars -> Python), with the fields
+    of the guidelines the deployment reports only (``VIPREDICT_GUIDELINES``)."""
+    if not len(items):
+        return []
+    kept = items[reported_columns(guidelines, list(items.columns))]
+    return json.loads(kept.to_json(orient="records"))
 
 
 def _page_value(text: str | int, name: str, default: int) -> int:
@@ -169,7 +174,7 @@ class QueueService:
         scorer = self.prediction.scorer
         items = rank_scored(scorer, scored.results, spec, self.genes, scored.features)
         queue_id = save_queue(self.store, scorer, items, spec, source)
-        return {**self.store.meta(queue_id), "items": items_json(items)}
+        return {**self.store.meta(queue_id), "items": items_json(items, scorer.guidelines)}
 
     def create(self, raw: bytes) -> QueueAnswer:
         """``POST /queue``: score, rank and store; answers the queue with all its items."""
@@ -190,7 +195,7 @@ class QueueService:
                 **record.meta,
                 "offset": start,
                 "limit": size,
-                "items": items_json(record.items),
+                "items": items_json(record.items, self.prediction.scorer.guidelines),
             }
 
         return self._answer(produce)

@@ -323,8 +323,17 @@ class Priority(BaseModel):
     model: str | None
 
 
+_ACMG_V3_ONLY = "Absent when the deployment does not report acmg_v3 (`VIPREDICT_GUIDELINES`)."
+
+
 class VariantOut(BaseModel):
-    """The answer for one variant: :data:`vipredict.model.scorer.RESULT_FIELDS`, nested."""
+    """The answer for one variant: :data:`vipredict.model.scorer.RESULT_FIELDS`, nested.
+
+    The fields of a guideline version the deployment does not report
+    (``VIPREDICT_GUIDELINES``) are absent from the answer: ``evidence``, ``points``
+    and ``next_level`` (ACMG/AMP v3), ``mis_prd`` (SVCv4). Absent, not null: a null
+    ``mis_prd`` means the variant was not scored.
+    """
 
     input: str
     variant: str | None
@@ -332,12 +341,29 @@ class VariantOut(BaseModel):
     score: float | None
     posterior: float | None
     likelihood_ratio: float | None
-    evidence: str
+    evidence: str | None = Field(
+        None, description=f"Calibrated PP3/BP4 code, or `none`. {_ACMG_V3_ONLY}"
+    )
     profile: str | None = Field(
         None, description="annotation profile whose model and calibration scored the variant"
     )
-    points: int
-    next_level: NextLevel | None
+    points: int | None = Field(
+        None, description=f"Tavtigian points of the PP3/BP4 code. {_ACMG_V3_ONLY}"
+    )
+    mis_prd: int | None = Field(
+        None,
+        ge=-4,
+        le=4,
+        description="SVCv4 MIS_PRD points, -4..+4 with the 3-point level (Bergquist et al. "
+        "2025), from the same calibration as `evidence` (the model card's `mis_prd` table: "
+        "the score at which each value starts); before the curator's transcript-relevance "
+        "step. 0: scored, no evidence; null: not scored (`error`). Absent when the "
+        "deployment does not report svcv4 (`VIPREDICT_GUIDELINES`).",
+    )
+    next_level: NextLevel | None = Field(
+        None,
+        description=f"Next stronger PP3/BP4 code and the score distance to it. {_ACMG_V3_ONLY}",
+    )
     top_features: list[Contribution]
     frequency_evidence: FrequencyEvidence | None
     model: ModelRef
