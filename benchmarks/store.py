@@ -1,0 +1,366 @@
+"""Benchmark the feature store at dbNSFP scale: ingest rate, size on disk, peak RSS.
+
+Usage::
+
+    python benchmarks/store.py --output benchmarks/results/store.json \\
+        [--sizes 1e6 1e7] [--workdir DIR] [--keep]
+
+For each size, a dbNSFP-format TSV is written and then:
+
+* ingested into a fresh store by ``vipredict add-dbnsfp`` (the command users run,
+  as a subprocess: wall time and peak RSS from GNU ``time``, store size on disk as
+  the sum of its files' sizes, rows in the store counted afterwards);
+* copied to parquet by DuckDB (``COPY (SELECT * FROM read_csv(..., all_varchar))
+  TO ... (FORMAT parquet)``, in this process, default threads): the floor on this
+  machine for reading the same text and writing columnar files, without parsing
+  the per-transcript (``;``-joined) values.
+
+Rates are input TSV lines per second of wall time, start-up included. The time
+for all of dbNSFP (85 million missense rows per build) is **extrapolated** from a
+log-log fit of ingest time against size (a line through the sizes run; with one
+size, time proportional to rows).
+
+**The inputs are synthetic.** Every line is a real line of the dbNSFP extracts in
+the manifest (``dbnsfp_v23_test``, ``dbnsfp_v24_head``, ``dbnsfp_v24_chr4``, all
+dbNSFP v2 format, GRCh37), drawn with replacement one locus at a time (all the
+lines of a real position together, so a position keeps its real ALTs and v2's
+repeated lines), and put at a made-up GRCh37 position: chromosomes 1-22 and X in
+proportion to their length, positions sorted. Only the columns vipredict's reader
+uses are written (with v2.4 names; v2.3 lines have ``.`` in the three v2.4-only
+columns, CADD and the 100-way conservation scores, as in their own file). Made up:
+chromosome and position (so gene, protein change and scores no longer belong to the
+locus, and gnomAD/ExAC frequencies, keyed on real loci, are almost never joined),
+and nothing else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.dataset as ds
+
+# Run as ``python benchmarks/store.py``: the annotate benchmark sits beside this file.
+from annotate import BASES, CHROM_MB, measure, store_rows, synthetic_loci
+
+from vipredict.io.readers.dbnsfp import DBNSFP_SOURCES, OLD_SPELLINGS, USED_COLUMNS
+from vipredict.io.sources import resolve
+from vipredict.store.partitioned import COPY_COLUMN, FILES, Store
+from vipredict.store.write import append_rows
+
+#: Missense rows in one build of dbNSFP (the deployment this benchmark stands for).
+DBNSFP_ROWS = 85_000_000
+LOCUS = ("#chr", "pos(1-coor)")
+WRITE_ROWS = 1_000_000  # lines per slice written to the TSV (bounds the generator's memory)
+DATASET = "synthetic_benchmark"
+SYNTHETIC = (
+    "positions: every line is a real dbNSFP v2.3/v2.4 line from the manifest's extracts "
+    "(dbnsfp_v23_test, dbnsfp_v24_head, dbnsfp_v24_chr4; all lines of a real locus drawn "
+    "together, with replacement) put at a made-up sorted GRCh37 chromosome and position "
+    "(chromosomes 1-22 and X by length). Only the columns the reader uses are written "
+    "(v2.3 lines have '.' in the v2.4-only CADD/phyloP100way/phastCons100way columns). "
+    "Genes, protein changes and scores therefore no longer belong to their locus, and "
+    "gnomAD/ExAC frequencies (real loci) are almost never joined. Nothing else is made up."
+)
+SERVE_SYNTHETIC = (
+    "positions and alleles: every row is a real row of the home's feature store (drawn "
+    "with replacement: real schema, values and missingness) keyed at a made-up sorted "
+    "GRCh37 SNV (chromosomes 1-22 and X by length, random REF/ALT), unlabelled, "
+    f"dataset {DATASET!r}; written with vipredict.store.write.append_rows, no TSV."
+)
+SERVE_CHUNK = 1_000_000  # rows per append (one file per partition it touches)
+
+
+# --------------------------------------------------------------------------- synthetic input
+
+
+def real_lines() -> tuple[pa.Table, np.ndarray, np.ndarray]:
+    """The real extracts' lines (columns the reader uses, locus last) and their loci.
+
+    Returns the lines without their locus columns, and each real locus's first line
+    and number of lines (a locus: adjacent lines of one file at one position).
+    """
+    frames, first = [], []
+    for name in DBNSFP_SOURCES:
+        raw = pd.read_csv(resolve(name), sep="\t", dtype=str, keep_default_na=False)
+        raw = raw.rename(columns={o: n for o, n in OLD_SPELLINGS.items() if n not in raw})
+        new = (raw[LOCUS[0]] != raw[LOCUS[0]].shift()) | (raw[LOCUS[1]] != raw[LOCUS[1]].shift())
+        first.append(new.to_numpy())
+        frames.append(raw[[c for c in raw.columns if c in USED_COLUMNS]])
+    lines = pd.concat(frames, ignore_index=True).fillna(".")
+    starts = np.flatnonzero(np.concatenate(first))
+    lengths = np.diff(np.append(starts, len(lines)))
+    values = lines.drop(columns=list(LOCUS))
+    return pa.Table.from_pandas(values, preserve_index=False), starts, lengths
+
+
+def write_tsv(
+    path: Path,
+    n: int,
+    real: tuple[pa.Table, np.ndarray, np.ndarray],
+    rng: np.random.Generator,
+) -> None:
+    """``n`` dbNSFP lines: real loci drawn with replacement at made-up sorted positions."""
+    lines, starts, lengths = real
+    picks = rng.integers(0, len(starts), int(n / lengths.mean() * 1.2) + 16)
+    while lengths[picks].sum() < n:
+        picks = np.concatenate([picks, rng.integers(0, len(starts), len(picks))])
+    ends = np.cumsum(lengths[picks])
+    picks = picks[: int(np.searchsorted(ends, n)) + 1]
+    counts = lengths[picks].copy()
+    counts[-1] -= int(ends[len(picks) - 1]) - n  # the last locus may lose some ALTs
+    loci = synthetic_loci(len(picks), rng)[["chrom", "pos"]]
+    first_out = np.repeat(np.cumsum(counts) - counts, counts)
+    rows = np.repeat(starts[picks], counts) + (np.arange(n) - first_out)
+    chrom = np.repeat(loci["chrom"].to_numpy(dtype=object), counts)
+    pos = np.repeat(loci["pos"].to_numpy(), counts)
+    options = pcsv.WriteOptions(include_header=False, delimiter="\t", quoting_style="none")
+    with path.open("wb") as handle:
+        handle.write(("\t".join([*LOCUS, *lines.column_names]) + "\n").encode())
+        for at in range(0, n, WRITE_ROWS):
+            part = slice(at, at + WRITE_ROWS)
+            block = lines.take(pa.array(rows[part]))
+            block = block.add_column(0, LOCUS[1], pa.array(pos[part]).cast(pa.string()))
+            block = block.add_column(0, LOCUS[0], pa.array(chrom[part], pa.string()))
+            pcsv.write_csv(block, handle, write_options=options)
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def disk_bytes(root: Path) -> int:
+    """Bytes of every file under ``root``."""
+    return sum(f.stat().st_size for f in root.rglob("*") if f.is_file())
+
+
+def ingest(tsv: Path, store: Path) -> tuple[float, float]:
+    """(wall seconds, peak RSS MB) of ``vipredict add-dbnsfp`` into a fresh ``store``."""
+    command = [sys.executable, "-m", "vipredict.cli", "add-dbnsfp", str(tsv)]
+    return measure([*command, "--store", str(store), "--build", "GRCh37", "--dataset", DATASET])
+
+
+def duckdb_copy(tsv: Path, parquet: Path) -> float:
+    """Wall seconds of DuckDB copying the TSV, as text, to one parquet file."""
+    con = duckdb.connect()
+    try:
+        start = time.perf_counter()
+        con.execute(
+            "COPY (SELECT * FROM read_csv(?, delim='\t', header=true, all_varchar=true, "
+            f"quote='', escape='')) TO '{parquet}' (FORMAT parquet)",
+            [str(tsv)],
+        )
+        return time.perf_counter() - start
+    finally:
+        con.close()
+
+
+def run_size(n: int, work: Path, real: tuple[pa.Table, np.ndarray, np.ndarray]) -> dict:
+    """Generate the TSV of ``n`` lines, copy it with DuckDB, ingest it; the figures."""
+    folder = work / f"n{n}"
+    folder.mkdir(parents=True, exist_ok=True)
+    tsv, store = folder / f"dbNSFP_synthetic_{n}.tsv", folder / "store"
+    started = time.perf_counter()
+    write_tsv(tsv, n, real, np.random.default_rng(n))
+    generated = time.perf_counter() - started
+    print(f"n={n:,}: TSV {tsv.stat().st_size / 1e6:,.0f} MB in {generated:.1f} s", flush=True)
+    copy_s = duckdb_copy(tsv, folder / "copy.parquet")
+    print(f"n={n:,}: DuckDB copy {copy_s:.2f} s ({n / copy_s:,.0f} rows/s)", flush=True)
+    ingest_s, peak_mb = ingest(tsv, store)
+    stored = ds.dataset(sorted(store.glob(FILES)), format="parquet").count_rows()
+    result = {
+        "n": n,
+        "tsv_bytes": tsv.stat().st_size,
+        "generate_s": round(generated, 2),
+        "duckdb_copy_s": round(copy_s, 3),
+        "duckdb_parquet_bytes": (folder / "copy.parquet").stat().st_size,
+        "ingest_s": round(ingest_s, 3),
+        "ingest_peak_rss_mb": round(peak_mb, 1),
+        "disk_bytes": disk_bytes(store),
+        "store_rows": stored,
+        "store_files": len(list(store.glob(FILES))),
+    }
+    print(
+        f"n={n:,}: ingest {ingest_s:.2f} s ({n / ingest_s:,.0f} rows/s), "
+        f"{peak_mb:.0f} MB peak, {result['disk_bytes'] / 1e6:,.1f} MB on disk, "
+        f"{stored:,} rows stored",
+        flush=True,
+    )
+    return result
+
+
+def extrapolate(sizes: list[int], seconds: list[float], rows: int) -> tuple[float, float]:
+    """(seconds at ``rows``, log-log slope): a line through log time against log size."""
+    if len(set(sizes)) < 2:
+        return seconds[-1] * rows / sizes[-1], 1.0
+    slope, intercept = np.polyfit(np.log(sizes), np.log(seconds), 1)
+    return float(np.exp(intercept + slope * np.log(rows))), float(slope)
+
+
+def check_disk(work: Path, sizes: list[int]) -> None:
+    """Refuse sizes whose files (TSV, DuckDB copy, store) would not fit on the disk."""
+    per_row = 400  # bytes; measured at 10^7: 86 of TSV, 17 of DuckDB copy, 44 of store
+    need = max(sizes, default=0) * per_row
+    free = shutil.disk_usage(work).free
+    if need > free:
+        sys.exit(
+            f"n={max(sizes, default=0):,} needs ~{need / 1e9:.0f} GB in {work}; "
+            f"{free / 1e9:.0f} GB free"
+        )
+
+
+# --------------------------------------------------------------------------- serving store
+
+
+def chunked_loci(n: int, rng: np.random.Generator) -> Iterator[pd.DataFrame]:
+    """``n`` sorted, distinct GRCh37 SNV loci, at most :data:`SERVE_CHUNK` at a time.
+
+    The loci of :func:`annotate.synthetic_loci`, made chromosome by chromosome so
+    that 10^8 of them never sit in memory at once, and each chunk (mostly) one
+    partition.
+    """
+    share = np.array(list(CHROM_MB.values()), dtype=float)
+    for (chrom, mb), count in zip(
+        CHROM_MB.items(), rng.multinomial(n, share / share.sum()), strict=True
+    ):
+        gap, last = max(1, int(mb * 1_000_000 / max(count, 1))), 0
+        for start in range(0, count, SERVE_CHUNK):
+            k = min(SERVE_CHUNK, count - start)
+            pos = last + np.cumsum(rng.integers(1, 2 * gap, k))
+            last = int(pos[-1])
+            ref = rng.integers(0, 4, k)
+            alt = (ref + rng.integers(1, 4, k)) % 4
+            yield pd.DataFrame({"chrom": chrom, "pos": pos, "ref": BASES[ref], "alt": BASES[alt]})
+
+
+def write_serve_store(root: Path, n: int, real: pd.DataFrame) -> dict[str, Any]:
+    """``n`` resampled real feature rows written straight into a store at ``root``.
+
+    After the first :data:`SERVE_CHUNK` rows the size on disk is extrapolated to
+    ``n``; if that would not fit in the free space left, the store is deleted and
+    the run stops with a message.
+    """
+    if any(root.glob(FILES)):
+        sys.exit(f"{root} already holds a store: give an empty or new folder")
+    rng = np.random.default_rng(12345)
+    started, written = time.perf_counter(), 0
+    for chunk in chunked_loci(n, rng):
+        rows = store_rows(real, chunk, rng)
+        written += append_rows(rows, root, f"serve-{written // SERVE_CHUNK:06d}", first_row=written)
+        if written == len(chunk) and n > written:
+            need = disk_bytes(root) * n / written
+            free = shutil.disk_usage(root).free
+            if need > 0.9 * free:
+                shutil.rmtree(root)
+                sys.exit(
+                    f"a {n:,}-row store would take about {need / 1e9:.1f} GB (extrapolated "
+                    f"from {written:,} rows); {free / 1e9:.1f} GB free: refused"
+                )
+            print(f"serve store: about {need / 1e9:.1f} GB expected for {n:,} rows", flush=True)
+        if written % (10 * SERVE_CHUNK) < len(chunk):
+            print(
+                f"serve store: {written:,} rows, {time.perf_counter() - started:.0f} s", flush=True
+            )
+    return {
+        "root": str(root),
+        "rows": written,
+        "disk_bytes": disk_bytes(root),
+        "files": len(list(root.glob(FILES))),
+        "write_s": round(time.perf_counter() - started, 1),
+        "real_rows": len(real),
+        "synthetic": SERVE_SYNTHETIC,
+    }
+
+
+def parse_sizes(values: list[str]) -> list[int]:
+    """``1e6 1e7`` or ``1e6,1e7`` -> [1000000, 10000000]."""
+    return [int(float(v)) for value in values for v in value.split(",") if v]
+
+
+def ingest_report(sizes: list[int], runs: list[dict]) -> dict[str, Any]:
+    """The figures of the ingest runs, one value per size, and the extrapolation."""
+    ingest_s = [r["ingest_s"] for r in runs]
+    full_s, slope = extrapolate(sizes, ingest_s, DBNSFP_ROWS)
+    ingest_rate = [n / s for n, s in zip(sizes, ingest_s, strict=True)]
+    copy_rate = [n / r["duckdb_copy_s"] for n, r in zip(sizes, runs, strict=True)]
+    return {
+        "sizes": sizes,
+        "ingest_rows_per_s": [round(r) for r in ingest_rate],
+        "duckdb_copy_rows_per_s": [round(r) for r in copy_rate],
+        "disk_bytes": [r["disk_bytes"] for r in runs],
+        "ingest_peak_rss_mb": [r["ingest_peak_rss_mb"] for r in runs],
+        "ratio_to_duckdb": [round(i / c, 4) for i, c in zip(ingest_rate, copy_rate, strict=True)],
+        "extrapolated_85m_rows_hours": round(full_s / 3600, 2),
+        "extrapolation": (
+            f"extrapolated, not measured: {DBNSFP_ROWS:,} rows from a log-log fit of "
+            f"ingest time against size over {sizes} (slope {slope:.3f})"
+            if len(set(sizes)) > 1
+            else f"extrapolated, not measured: time proportional to rows from n={sizes[-1]:,}"
+        ),
+        "synthetic": SYNTHETIC,
+        "command": "vipredict add-dbnsfp TSV --store DIR --build GRCh37 (default chunk rows)",
+        "runs": runs,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--output", type=Path, required=True, help="JSON to write")
+    parser.add_argument(
+        "--sizes", nargs="*", default=["1e6", "1e7"], help="TSV lines per run (none: no ingest)"
+    )
+    parser.add_argument("--workdir", type=Path, help="scratch folder (default: a temp folder)")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch files")
+    parser.add_argument(
+        "--serve-store", type=Path, help="also write a store of --serve-rows rows here (serving)"
+    )
+    parser.add_argument("--serve-rows", default="1e8", help="rows of the --serve-store store")
+    args = parser.parse_args()
+    sizes = parse_sizes(args.sizes)
+    # The serving store resamples the home's store: read it before the scratch home is set.
+    real = Store.open().read_all() if args.serve_store else None
+    if real is not None and COPY_COLUMN in real:  # rows, not their copies under the other build
+        real = real[real[COPY_COLUMN].isna()].reset_index(drop=True)
+    if real is not None and real.empty:
+        sys.exit("the home's store is empty: run `vipredict features` first (VIPREDICT_HOME)")
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="vipredict-store-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    check_disk(work, sizes)
+    # A scratch home: the command must not touch the user's store, models or runs.
+    os.environ["VIPREDICT_HOME"] = str(work / "home")
+    try:
+        lines = real_lines()
+        runs = [run_size(n, work, lines) for n in sizes]
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    report: dict[str, Any] = ingest_report(sizes, runs) if runs else {"synthetic": ""}
+    report.update(
+        cpu_count=os.cpu_count(),
+        python=platform.python_version(),
+        versions={"duckdb": duckdb.__version__, "pyarrow": pa.__version__},
+    )
+    if real is not None:
+        rows = int(float(args.serve_rows))
+        report["serve_store"] = write_serve_store(args.serve_store, rows, real)
+        report["synthetic"] = "; ".join(filter(None, [report["synthetic"], SERVE_SYNTHETIC]))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=1) + "\n")
+    print(json.dumps({k: v for k, v in report.items() if k != "runs"}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
