@@ -282,4 +282,6 @@ def configure_runtime_env(settings: Settings | None = None) -> Settings:
     os.environ.setdefault("BENTOML_HOME", str(settings.bentoml_home))
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
     os.environ.setdefault("DO_NOT_TRACK", "true")
+    # Loading a champion downloads its artifacts: no progress bar per file in the service log.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     return settings
