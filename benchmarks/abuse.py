@@ -24,7 +24,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -38,6 +37,7 @@ import httpx
 import pandas as pd
 import psutil
 
+from serving import free_port
 from vipredict.config import Settings, get_settings
 from vipredict.queue.export import FORMULA_LEADS, export_text
 from vipredict.queue.store import QueueStore
@@ -50,12 +50,6 @@ CURATOR = "abuse"
 #: Longest a probe or a case request may take before it counts as unanswered.
 PATIENCE_S = 60.0
 VCF_HEAD = "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def worker_rss_mb(root: psutil.Process) -> float:

@@ -20,8 +20,18 @@ from starlette.testclient import TestClient
 
 from vipredict.config import Settings
 
-#: The thread ``VariantPredictor`` starts to precompute explanations.
-EXPLAIN_THREAD = "vipredict-explain"
+
+def join_explanation_threads() -> None:
+    """Wait for the explanation warm-up of every app started in this process.
+
+    It is a daemon thread inside LightGBM: it must end before the interpreter does,
+    or its C++ side aborts the process at exit.
+    """
+    from vipredict.service.bento import EXPLAIN_THREAD
+
+    for thread in threading.enumerate():
+        if thread.name == EXPLAIN_THREAD:
+            thread.join(timeout=60)
 
 
 def _current_service(get: Callable[[], Any]) -> Any:
@@ -61,8 +71,4 @@ def started_app(
         if current is not None:
             set_current_service(current)
         patch.undo()
-        # The explanation warm-up is a daemon thread inside LightGBM: let it end before
-        # the interpreter does, or its C++ side aborts the process at exit.
-        for thread in threading.enumerate():
-            if thread.name == EXPLAIN_THREAD:
-                thread.join(timeout=60)
+        join_explanation_threads()

@@ -10,11 +10,11 @@ is built and started.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import pandas as pd
 import pytest
+from apps import join_explanation_threads
 from homes import with_home
 from starlette.testclient import TestClient
 
@@ -27,8 +27,6 @@ from vipredict.store.partitioned import Store
 #: ``VIPREDICT_MAX_VARIANTS`` of the started app: set in its environment, so the limit
 #: tests show the service reading it from the settings (and stay small and quick).
 APP_MAX_VARIANTS = 64
-#: The thread ``VariantPredictor`` starts to precompute explanations.
-EXPLAIN_THREAD = "vipredict-explain"
 
 
 @pytest.fixture(scope="session")
@@ -98,8 +96,4 @@ def client(asgi_app, tiny_home: Settings) -> Iterator[TestClient]:
             yield test_client
     finally:
         patch.undo()
-        # The explanation warm-up is a daemon thread inside LightGBM: let it end
-        # before the interpreter does, or its C++ side aborts the process at exit.
-        for thread in threading.enumerate():
-            if thread.name == EXPLAIN_THREAD:
-                thread.join(timeout=60)
+        join_explanation_threads()

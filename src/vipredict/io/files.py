@@ -39,11 +39,15 @@ def is_plain_gzip(path: Path) -> bool:
     return not (has_extra and head[12:14] == b"BC")
 
 
-def open_text(path: Path) -> TextIO:
-    """Open a plain or gzip text file (told by :func:`is_gzip`)."""
+def open_text(path: Path, newline: str | None = None) -> TextIO:
+    """Open a plain or gzip text file (told by :func:`is_gzip`).
+
+    ``newline=""`` keeps line ends as written (no universal newlines), for readers
+    that end records at ``\n`` only, as uploads are split.
+    """
     if is_gzip(path):
-        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
-    return Path(path).open(encoding="utf-8", errors="replace")
+        return gzip.open(path, "rt", encoding="utf-8", errors="replace", newline=newline)
+    return Path(path).open(encoding="utf-8", errors="replace", newline=newline)
 
 
 def json_safe(value: Any) -> Any:

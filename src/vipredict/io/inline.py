@@ -153,9 +153,13 @@ class InlineVariant:
         return self.annotations is not None or self.frequencies is not None
 
 
-def _shown(value: Any) -> str:
-    text = repr(value)
+def _cut(text: str) -> str:
+    """The caller's text as an error shows it: at most :data:`_SHOWN` characters."""
     return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
+
+
+def _shown(value: Any) -> str:
+    return _cut(repr(value))
 
 
 def unknown_names(names: Iterable[str], known: Iterable[str], where: str = "") -> list[str]:
@@ -170,7 +174,7 @@ def unknown_names(names: Iterable[str], known: Iterable[str], where: str = "") -
     for name in names:
         if name in vocabulary:
             continue
-        text = str(name) if len(str(name)) <= _SHOWN else str(name)[: _SHOWN - 3] + "..."
+        text = _cut(str(name))
         close = difflib.get_close_matches(text.lower(), list(lowered), n=1)
         hint = f" (did you mean {where}{lowered[close[0]]}?)" if close else ""
         problems.append(f"{where}{text}: not a field vipredict reads{hint}")

@@ -405,8 +405,7 @@ def read_text(path: Path) -> str:
     line break; records are split on ``\\n`` only (:func:`record_lines`), as for
     uploads, so a file and the same text uploaded give the same records.
     """
-    with open_text(path) as handle:
-        handle.reconfigure(newline="")  # type: ignore[attr-defined]  # a TextIOWrapper
+    with open_text(path, newline="") as handle:
         return handle.read()
 
 
@@ -562,8 +561,7 @@ def read_tsv_records(path: Path, default_build: str = DEFAULT_BUILD) -> list[Inp
     Rows end at ``\\n`` only (a trailing ``\\r`` trimmed), as VCF records do."""
     header = next(iter(_head(path)), "")
     sep = "," if "," in header and "\t" not in header else "\t"
-    with open_text(path) as handle:
-        handle.reconfigure(newline="")  # type: ignore[attr-defined]  # a TextIOWrapper
+    with open_text(path, newline="") as handle:
         table = pd.read_csv(handle, sep=sep, dtype=str, keep_default_na=False, lineterminator="\n")
     table.columns = [str(c).removesuffix("\r") for c in table.columns]
     if len(table.columns):

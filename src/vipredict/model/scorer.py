@@ -21,7 +21,7 @@ frequencies themselves (:func:`vipredict.acmg.frequency_criteria`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -162,6 +162,17 @@ def reported_columns(
     return [c for c in columns if c not in dropped]
 
 
+def result_rows(results: pd.DataFrame) -> Iterator[dict[str, Any]]:
+    """Each result row as a dict of plain Python values (``pd.NA`` where missing).
+
+    Converted column by column: far cheaper than ``to_dict`` on text columns, which
+    the renderers of every answer (service JSON, VA-Spec) iterate row by row.
+    """
+    columns = {name: results[name].astype(object).tolist() for name in results.columns}
+    for i in range(len(results)):
+        yield {name: values[i] for name, values in columns.items()}
+
+
 def caps_of(model: LoadedModel, calibration: CalibrationResult) -> dict[str, str]:
     """The strongest level each family may reach: the training run's ``pp3_max_level`` /
     ``bp4_max_level`` parameters.
@@ -281,9 +292,7 @@ def next_levels_by_profile(
     for profile in model.profiles:
         rows = profiles == profile.name
         if rows.any():
-            codes[rows], distances[rows] = next_levels(
-                scores[rows], profile.calibration.thresholds
-            )
+            codes[rows], distances[rows] = next_levels(scores[rows], profile.calibration.thresholds)
     return codes, distances
 
 
@@ -343,9 +352,7 @@ def failed_rows(records: Sequence[InputRecord]) -> pd.DataFrame:
     )
 
 
-def frequency_evidence(
-    features: pd.DataFrame, bs1_faf: float
-) -> list[dict[str, dict[str, Any]]]:
+def frequency_evidence(features: pd.DataFrame, bs1_faf: float) -> list[dict[str, dict[str, Any]]]:
     """BA1/BS1/PM2_Supporting per row from the ancestry frequencies, with their ``source``.
 
     The store's gnomAD/ExAC columns, plus the input's own frequencies when

@@ -53,6 +53,8 @@ logger = logging.getLogger("vipredict.service")
 #: ``bentoml serve`` target of this service, from any working directory.
 SERVICE_REF = "vipredict.service.bento:VariantPredictor"
 EXIT_NOT_READY = 3
+#: The worker's thread that precomputes explanations after start-up.
+EXPLAIN_THREAD = "vipredict-explain"
 #: Exit status when the service would listen beyond loopback without API keys.
 EXIT_EXPOSED = 4
 #: Requests in progress at once per worker (BentoML's ``max_concurrency``); one more is a 503.
@@ -163,7 +165,7 @@ class VariantPredictor:
             logger.critical("vipredict service refuses to start: %s", error)
             raise
         threading.Thread(
-            target=self.service.warm_explanations, name="vipredict-explain", daemon=True
+            target=self.service.warm_explanations, name=EXPLAIN_THREAD, daemon=True
         ).start()
 
     @model_app.get("/model")

@@ -40,7 +40,14 @@ from vipredict.jobs.annotate import annotate_text
 from vipredict.jobs.predict import results_tsv
 from vipredict.model.explain import top_contributions
 from vipredict.model.registry import ModelNotReadyError, evidence_champion_ready
-from vipredict.model.scorer import Scored, Scorer, finalise, load_scorer, unreported_columns
+from vipredict.model.scorer import (
+    Scored,
+    Scorer,
+    finalise,
+    load_scorer,
+    result_rows,
+    unreported_columns,
+)
 from vipredict.service.card import build_model_card
 from vipredict.service.schemas import VariantIn, VariantOut
 from vipredict.service.security import (
@@ -233,10 +240,7 @@ class PredictionService:
         frequencies = self.scorer.frequency_of(features)
         results = self.scorer.results_of(features, frequencies)
         model = self._model_ref()
-        # Plain Python values column by column: far cheaper than to_dict on text columns.
-        columns = {name: results[name].astype(object).tolist() for name in results.columns}
-        for i in range(len(results)):
-            row = {name: values[i] for name, values in columns.items()}
+        for i, row in enumerate(result_rows(results)):
             body = self._reported(self._body(row, frequencies[i], model))
             self._base[str(row["variant"])] = _compact(body)
 
@@ -376,10 +380,8 @@ class PredictionService:
             judged = np.array([np.isfinite(score_of.get(k, np.nan)) for k in keys], bool)
             tops = dict(zip(keys, self._top_features(features, judged), strict=True))
         model = self._model_ref()
-        columns = {name: results[name].astype(object).tolist() for name in results.columns}
         out = []
-        for i in range(len(results)):
-            row = {name: values[i] for name, values in columns.items()}
+        for row in result_rows(results):
             key = str(row["variant"])
             if key in criteria:
                 body = self._reported(self._body(row, criteria[key], model))

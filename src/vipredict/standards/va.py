@@ -38,10 +38,8 @@ dumped with ``model_dump(exclude_none=True)``, so what is written has been valid
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from numbers import Integral
 from typing import Any
 
 import pandas as pd
@@ -63,7 +61,8 @@ from ga4gh.vrs import models as vrs
 from vipredict import __version__
 from vipredict.acmg import CLINGEN_PRIOR, DEFAULT_C, FREQUENCY_POINTS, LEVELS, NO_EVIDENCE
 from vipredict.config import ACMG_V3, GUIDELINES, SVCV4
-from vipredict.model.scorer import reported_columns
+from vipredict.io.files import json_safe
+from vipredict.model.scorer import reported_columns, result_rows
 from vipredict.variants import VariantError
 from vipredict.vrs import vrs_allele
 
@@ -127,14 +126,6 @@ def _acmg_concept(value: str) -> MappableConcept:
     return MappableConcept(primaryCoding=Coding(system=ACMG_2015.value, code=code(value)))
 
 
-def _number(value: Any) -> float | None:
-    """A finite number, or None (missing, NaN, infinite): what JSON can say."""
-    if value is None or value is pd.NA:
-        return None
-    number = float(value)
-    return number if math.isfinite(number) else None
-
-
 def _text(value: Any) -> str:
     return "" if value is None or value is pd.NA or pd.isna(value) else str(value)
 
@@ -185,7 +176,7 @@ def computational_lines(
     """The PP3 line and the BP4 line of a scored row (at most one of them met)."""
     evidence = _text(row.get("evidence")) or NO_EVIDENCE
     family, _, level = evidence.partition("_")
-    scale = SVCV4 if SVCV4 in guidelines and _number(row.get("mis_prd")) is not None else ACMG_V3
+    scale = SVCV4 if SVCV4 in guidelines and json_safe(row.get("mis_prd")) is not None else ACMG_V3
     points = int(row["mis_prd"] if scale == SVCV4 else row["points"])
     lines = []
     for criterion in COMPUTATIONAL_CRITERIA:
@@ -262,22 +253,11 @@ def frequency_lines(
     return lines
 
 
-def _json_value(value: Any) -> Any:
-    """A result cell as JSON says it: missing (None, NA, NaN, infinite) is null."""
-    if value is None or value is pd.NA:
-        return None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, Integral):
-        return int(value)
-    return _number(value)
-
-
 def result_values(row: Mapping[str, Any], guidelines: Sequence[str]) -> dict[str, Any]:
     """The row's result columns this deployment reports, under their own names (the TSV's),
     less the priority score, which orders work and is never evidence."""
     columns = [c for c in reported_columns(guidelines) if c not in NOT_EVIDENCE]
-    return {column: _json_value(row.get(column)) for column in columns}
+    return {column: json_safe(row.get(column)) for column in columns}  # missing: null
 
 
 def variant_statement(
@@ -322,12 +302,6 @@ def error_object(row: Mapping[str, Any], reason: str, detail: str) -> dict[str, 
     }
 
 
-def _rows(results: pd.DataFrame) -> Iterable[dict[str, Any]]:
-    columns = {name: results[name].astype(object).tolist() for name in results.columns}
-    for i in range(len(results)):
-        yield {name: values[i] for name, values in columns.items()}
-
-
 def va_statements(
     results: pd.DataFrame, card: Mapping[str, Any], guidelines: Sequence[str] = GUIDELINES
 ) -> list[dict[str, Any]]:
@@ -339,7 +313,7 @@ def va_statements(
     which decides the points scale of the computational lines.
     """
     out = []
-    for row in _rows(results):
+    for row in result_rows(results):
         error = _text(row.get("error"))
         if error:
             out.append(error_object(row, error, _text(row.get("error_detail"))))
