@@ -19,7 +19,7 @@ from vipredict.config import configure_runtime_env
 queue_app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
-    help="Prioritised curation queue: build, show, decide, export, evaluate.",
+    help="Prioritised curation queue: build, show, decide, export, evaluate, reevaluate.",
 )
 console = Console(stderr=True)
 ListOption = list[str] | None
@@ -200,3 +200,128 @@ def evaluate_command(
         table.add_row(k, *(f"{shares[name]:.3f}" for name in ("vipredict", "revel", "random")))
     Console().print(table)
     console.print(f"written {output}")
+
+
+def _pair(row: dict, name: str, fmt: str = "{}") -> Text:
+    """``old -> new`` of one compared field (``old`` alone when they agree)."""
+
+    def show(value: object) -> str:
+        return "NA" if value is None or pd.isna(value) else fmt.format(value)
+
+    old, new = show(row[f"old_{name}"]), show(row[f"new_{name}"])
+    return Text(old if old == new else f"{old} -> {new}")
+
+
+def _reevaluation_table(result, title: str) -> Table:
+    """Changed (and not re-scored) items: old against new evidence, the decision, the review."""
+    table = Table(title=title, show_lines=False)
+    shown = result.columns()
+    fields = [
+        (name, label, fmt)
+        for name, label, fmt in (
+            ("evidence", "evidence", "{}"),
+            ("mis_prd", "MIS_PRD", "{:+d}"),
+            ("posterior", "posterior", "{:.3g}"),
+        )
+        if f"old_{name}" in shown
+    ]
+    for column in ("rank", "variant", "gene", "decision", *(f[1] for f in fields), "reviewed"):
+        table.add_column(column, overflow="fold")
+    for row in result.changed().to_dict("records"):
+        decision = "" if pd.isna(row["decision"]) else str(row["decision"])
+        if row["status"] == "not_rescored":
+            cells = [Text(f"not re-scored: {row['rescore_error']}")] * len(fields)
+        else:
+            cells = [_pair(row, name, fmt) for name, _, fmt in fields]
+        reviewed = f"yes ({row['reviewed_by']})" if row["reviewed"] else "no"
+        table.add_row(
+            Text(str(row["rank"])),
+            Text(str(row["variant"])),
+            Text("" if pd.isna(row["gene"]) else str(row["gene"])),
+            Text(decision),
+            *cells,
+            Text(reviewed),
+        )
+    return table
+
+
+@queue_app.command("reevaluate")
+def reevaluate_command(
+    queue_id: Annotated[str, typer.Argument(metavar="ID")],
+    old_version: Annotated[
+        str | None, typer.Option(help="evidence model version (default: the queue's)")
+    ] = None,
+    new_version: Annotated[
+        str | None, typer.Option(help="evidence model version (default: the champion)")
+    ] = None,
+    all_items: Annotated[
+        bool, typer.Option("--all-items", help="every item, not only the decided ones")
+    ] = False,
+    mark_reviewed: Annotated[
+        ListOption,
+        typer.Option(
+            "--mark-reviewed",
+            metavar="VARIANT",
+            help="mark these items reviewed for this change (repeat or comma-join)",
+        ),
+    ] = None,
+    curator: Annotated[str | None, typer.Option(help="curator id (with --mark-reviewed)")] = None,
+    output: Annotated[
+        Path | None, typer.Option(help="TSV of every item considered, changed or not")
+    ] = None,
+) -> None:
+    """Decided items whose evidence another model version changes: old against new.
+
+    Each item is scored again from the features kept with the queue (the store's for
+    queues from before features were kept). Prints the changed items; exit status 0
+    whether or not any changed.
+    """
+    from vipredict.queue.reevaluate import ModelVersions, reevaluate_queue
+    from vipredict.queue.reevaluate import mark_reviewed as mark
+    from vipredict.queue.store import QueueStore
+    from vipredict.store.partitioned import Store, StoreMissingError
+
+    variants = _split(mark_reviewed)
+    if variants and not curator:
+        raise typer.BadParameter("--mark-reviewed needs --curator", param_hint="--curator")
+    settings = configure_runtime_env()
+    store = QueueStore.from_settings(settings)
+    try:
+        feature_store = Store.open(settings)
+    except StoreMissingError:
+        feature_store = None  # items without kept features are then listed as not re-scored
+    with _clear_errors():
+        if variants:
+            rows = mark(
+                store,
+                queue_id,
+                variants,
+                curator or "",
+                settings=settings,
+                old_version=old_version,
+                new_version=new_version,
+            )
+            console.print(f"{len(rows):,} items marked reviewed by {rows[0]['curator']}")
+        with console.status("scoring the items again under both versions"):
+            result = reevaluate_queue(
+                store,
+                queue_id,
+                settings=settings,
+                old_version=old_version,
+                new_version=new_version,
+                all_items=all_items,
+                models=ModelVersions(settings),
+                feature_store=feature_store,
+            )
+    pair = result.versions
+    title = f"queue {queue_id}: {pair.model} v{pair.old} -> v{pair.new} ({result.scope} items)"
+    Console().print(_reevaluation_table(result, title))
+    counts = result.counts
+    console.print(
+        f"{counts['considered']:,} items compared: {counts['changed']:,} changed, "
+        f"{counts['unchanged']:,} unchanged, {counts['not_rescored']:,} not re-scored; "
+        f"{counts['reviewed']:,} reviewed"
+    )
+    if output is not None:
+        result.items[result.columns()].to_csv(output, sep="\t", index=False)
+        console.print(f"written {output}")

@@ -9,22 +9,29 @@ score can never be read against another model's thresholds.
 
 from __future__ import annotations
 
+import json
+import math
+import sqlite3
 import subprocess
 import tempfile
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 import lightgbm
-import mlflow
 import numpy as np
 import pandas as pd
-from mlflow.tracking import MlflowClient
 
 from vipredict.acmg import EVIDENCE_CODES
 from vipredict.config import ModelRole, Settings, configure_runtime_env, get_settings
 from vipredict.features.sets import Profile, feature_set_for
 from vipredict.model.calibration import CalibrationResult
+
+if TYPE_CHECKING:  # MLflow is imported where it is used: scoring reads a SQLite home without it
+    from mlflow.tracking import MlflowClient
 
 EXPERIMENT = "vipredict"
 CHAMPION = "champion"
@@ -66,6 +73,9 @@ def require_thresholds(name: str, thresholds: dict[str, Any]) -> None:
 
 def setup_mlflow(settings: Settings | None = None) -> MlflowClient:
     """Point MLflow at the vipredict home and make sure the experiment exists there."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
     settings = configure_runtime_env(settings or get_settings())
     mlflow.set_tracking_uri(settings.tracking_uri)
     mlflow.set_registry_uri(settings.tracking_uri)
@@ -77,6 +87,8 @@ def setup_mlflow(settings: Settings | None = None) -> MlflowClient:
 
 
 def log_dataframe(frame: pd.DataFrame, artifact_file: str) -> None:
+    import mlflow
+
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / Path(artifact_file).name
         frame.to_csv(path, sep="\t", index=False)
@@ -104,6 +116,8 @@ def registered_name(role: ModelRole) -> str:
 
 
 def champion_version(client: MlflowClient, name: str):
+    import mlflow
+
     try:
         return client.get_model_version_by_alias(name, CHAMPION)
     except mlflow.exceptions.MlflowException:
@@ -112,6 +126,8 @@ def champion_version(client: MlflowClient, name: str):
 
 def register_champion(client: MlflowClient, run_id: str, name: str) -> str:
     """Register the run's model under ``name`` and move the ``champion`` alias to it."""
+    import mlflow
+
     version = mlflow.register_model(f"runs:/{run_id}/{MODEL_ARTIFACT}", name)
     client.set_registered_model_alias(name, CHAMPION, version.version)
     return str(version.version)
@@ -127,6 +143,7 @@ def load_estimator(model_uri: str, label: str) -> lightgbm.LGBMClassifier:
     find the data file; the format must be skops, the file must lie inside the
     artifact, and :data:`SKOPS_TRUSTED_TYPES` decides what may be rebuilt.
     """
+    import mlflow
     import skops.io
     from mlflow.models import Model
     from skops.io.exceptions import UntrustedTypesFoundException
@@ -182,15 +199,52 @@ def profiles_payload(profiles: list[dict[str, Any]]) -> dict[str, Any]:
     return {"profiles": profiles}
 
 
-def _load_profiles(run_id: str) -> tuple[ProfileModel, ...]:
+@dataclass(frozen=True)
+class RunArtifacts:
+    """A run's artifacts, read as plain files when its artifact root is a local directory.
+
+    ``mlflow.artifacts.load_text("runs:/...")`` asks the tracking store for the run
+    and copies the file to a temporary directory on every call; a profiled model
+    reads a dozen files, so they are read in place (an artifact root elsewhere,
+    such as object storage, is read through MLflow). A path that leaves the
+    artifact directory is refused: a profile's name comes from the artifact itself.
+    """
+
+    uri: str
+    label: str
+
+    def local_root(self) -> Path | None:
+        parsed = urlparse(self.uri)
+        if parsed.scheme == "file" and parsed.netloc in ("", "localhost"):
+            return Path(url2pathname(parsed.path))
+        return Path(self.uri) if parsed.scheme == "" else None
+
+    def text(self, path: str) -> str:
+        root = self.local_root()
+        if root is None:
+            import mlflow
+
+            return mlflow.artifacts.load_text(f"{self.uri.rstrip('/')}/{path}")
+        file = (root / path).resolve()
+        if not file.is_relative_to(root.resolve()):
+            raise ModelNotReadyError(f"{self.label}'s artifact {path!r} lies outside its run")
+        return file.read_text()
+
+    def load_dict(self, path: str) -> dict[str, Any]:
+        return json.loads(self.text(path))
+
+
+def _load_profiles(artifacts: RunArtifacts) -> tuple[ProfileModel, ...]:
     """A run's annotation profiles, or none for a model trained without them."""
     try:
-        payload = mlflow.artifacts.load_dict(f"runs:/{run_id}/{PROFILES_ARTIFACT}")
-    except Exception:  # MLflow raises several types for a missing artifact
+        payload = artifacts.load_dict(PROFILES_ARTIFACT)
+    except ModelNotReadyError:
+        raise
+    except Exception:  # missing: OSError here, several MLflow types for a remote root
         return ()
     loaded = []
     for entry in payload["profiles"]:
-        text = mlflow.artifacts.load_text(f"runs:/{run_id}/{profile_artifact(entry['name'])}")
+        text = artifacts.text(profile_artifact(entry["name"]))
         profile = Profile(entry["name"], entry.get("description", ""), tuple(entry["sources"]))
         loaded.append(
             ProfileModel(
@@ -209,7 +263,9 @@ class LoadedModel:
 
     An evidence model trained with annotation profiles carries them in
     ``profiles`` (routing order); its own ``model`` and ``calibration`` are the
-    first profile's.
+    first profile's. ``model`` is None when a profiled model was loaded for
+    scoring only (``load_registered(..., estimator=False)``): its profiles'
+    boosters score it, and rebuilding the classifier would cost scikit-learn and skops.
     """
 
     name: str
@@ -235,46 +291,199 @@ class LoadedModel:
 
 def load_champion(name: str, settings: Settings | None = None) -> LoadedModel:
     """Load ``models:/NAME@champion`` with its feature list and calibration, or fail clearly."""
-    client = setup_mlflow(settings)
-    version = champion_version(client, name)
-    if version is None:
-        raise ModelNotReadyError(
-            f"no '{CHAMPION}' version of {name} in {mlflow.get_tracking_uri()}; "
-            "run `vipredict train`"
-        )
-    run_id = version.run_id
+    return load_registered(name, None, settings)
+
+
+def registered_version(client: MlflowClient, name: str, version: str):
+    """Registered version ``version`` of ``name``, or a :class:`ModelNotReadyError` naming it."""
+    import mlflow
+
     try:
-        features = mlflow.artifacts.load_dict(f"runs:/{run_id}/{FEATURES_ARTIFACT}")
-        calibration = mlflow.artifacts.load_dict(f"runs:/{run_id}/{CALIBRATION_ARTIFACT}")
-    except Exception as error:  # MLflow raises several types for a missing artifact
+        return client.get_model_version(name, str(version))
+    except mlflow.exceptions.MlflowException as error:
+        raise ModelNotReadyError(f"no registered version {version!r} of {name}") from error
+
+
+def load_registered(
+    name: str,
+    version: str | None = None,
+    settings: Settings | None = None,
+    *,
+    estimator: bool = True,
+) -> LoadedModel:
+    """Load registered ``version`` of ``name`` (None: its champion) with features and calibration.
+
+    A registered version's artifacts never change, so any version can be scored
+    again later: queue re-evaluation compares the version a queue was built with
+    against a newer one (:mod:`vipredict.queue.reevaluate`).
+
+    ``estimator=False``: a model with annotation profiles is loaded without its
+    classifier (``model`` None; :func:`load_estimator` and its skops checks are
+    skipped, its boosters are LightGBM text). A model without profiles scores
+    through its classifier, so it is always rebuilt, through :func:`load_estimator`.
+    """
+    found = (None if estimator else _sqlite_version(name, version, settings)) or _mlflow_version(
+        name, version, settings
+    )
+    label = f"{name} v{found.version}"
+    artifacts = RunArtifacts(found.artifact_uri, label)
+    try:
+        features = artifacts.load_dict(FEATURES_ARTIFACT)
+        calibration = artifacts.load_dict(CALIBRATION_ARTIFACT)
+    except Exception as error:  # missing: OSError here, several MLflow types for a remote root
         raise ModelNotReadyError(
-            f"{name} v{version.version} (run {run_id}) lacks its feature schema or calibration: "
-            f"{error}"
+            f"{name} v{found.version} (run {found.run_id}) lacks its feature schema or "
+            f"calibration: {error}"
         ) from error
-    run = client.get_run(run_id)
-    model = load_estimator(f"models:/{name}@{CHAMPION}", f"{name} v{version.version}")
+    profiles = _load_profiles(artifacts)
+    model = load_estimator(found.uri, label) if estimator or not profiles else None
     return LoadedModel(
         name=name,
-        version=str(version.version),
-        run_id=run_id,
+        version=found.version,
+        run_id=found.run_id,
         model=model,
         feature_names=list(features["feature_names"]),
         calibration=CalibrationResult.from_dict(calibration),
         emits_evidence=bool(features.get("emits_evidence", False)),
-        run_metrics=dict(run.data.metrics),
-        run_params=dict(run.data.params),
-        profiles=_load_profiles(run_id),
+        run_metrics=found.metrics,
+        run_params=found.params,
+        profiles=profiles,
+    )
+
+
+@dataclass(frozen=True)
+class RegisteredVersion:
+    """What loading needs of a registered version: its run, artifacts, parameters, metrics."""
+
+    version: str
+    run_id: str
+    artifact_uri: str
+    params: dict[str, str]
+    metrics: dict[str, float]
+    #: The model URI :func:`load_estimator` reads (the champion alias, or the version).
+    uri: str
+
+
+def _mlflow_version(name: str, version: str | None, settings: Settings | None) -> RegisteredVersion:
+    """``version`` of ``name`` (None: its champion), asked through MLflow's client."""
+    import mlflow
+
+    client = setup_mlflow(settings)
+    if version is None:
+        found = champion_version(client, name)
+        if found is None:
+            raise ModelNotReadyError(
+                f"no '{CHAMPION}' version of {name} in {mlflow.get_tracking_uri()}; "
+                "run `vipredict train`"
+            )
+        uri = f"models:/{name}@{CHAMPION}"
+    else:
+        found = registered_version(client, name, version)
+        uri = f"models:/{name}/{found.version}"
+    run = client.get_run(found.run_id)
+    return RegisteredVersion(
+        version=str(found.version),
+        run_id=found.run_id,
+        artifact_uri=run.info.artifact_uri,
+        params=dict(run.data.params),
+        metrics=dict(run.data.metrics),
+        uri=uri,
+    )
+
+
+#: The schema (Alembic revision) of MLflow's SQLite tracking store that
+#: :func:`_sqlite_version` reads: the one MLflow 3.x of ``requirements.lock`` creates
+#: (``tests/model/test_lean_loading.py`` checks it is the installed MLflow's head).
+#: A store at any other revision is read through MLflow's client.
+MLFLOW_SQLITE_SCHEMA = "dc11669786a5"
+#: The registry's rows of a single-tenant MLflow (MLflow's ``DEFAULT_WORKSPACE_NAME``).
+_WORKSPACE = "default"
+
+
+def _sqlite_version(
+    name: str, version: str | None, settings: Settings | None
+) -> RegisteredVersion | None:
+    """``version`` of ``name`` (None: its champion) read from the home's SQLite store itself.
+
+    Opening the store through ``MlflowClient`` imports MLflow and SQLAlchemy and
+    checks the schema with Alembic: about 100 MB and seconds before the first variant
+    is scored, for five rows. So scoring reads those rows read-only with ``sqlite3``
+    when the store is a local SQLite file at :data:`MLFLOW_SQLITE_SCHEMA`, and asks
+    MLflow otherwise (None): another backend, another schema, or a version not found
+    (so MLflow words the error).
+    """
+    settings = settings or get_settings()
+    uri = settings.tracking_uri
+    if not uri.startswith("sqlite:///"):
+        return None
+    path = Path(uri.removeprefix("sqlite:///"))
+    if not path.is_file():
+        return None
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
+            return _read_version(db, name, version)
+    except sqlite3.Error:
+        return None
+
+
+def _read_version(
+    db: sqlite3.Connection, name: str, version: str | None
+) -> RegisteredVersion | None:
+    """The rows :meth:`MlflowClient.get_model_version_by_alias` / ``get_model_version`` and
+    ``get_run`` read, at :data:`MLFLOW_SQLITE_SCHEMA` (None: another schema, or not found)."""
+    schema = db.execute("SELECT version_num FROM alembic_version").fetchall()
+    if schema != [(MLFLOW_SQLITE_SCHEMA,)]:
+        return None
+    uri = f"models:/{name}/{version}"
+    if version is None:
+        alias = db.execute(
+            "SELECT version FROM registered_model_aliases "
+            "WHERE name = ? AND alias = ? AND workspace = ?",
+            (name, CHAMPION, _WORKSPACE),
+        ).fetchone()
+        if alias is None:
+            return None
+        version, uri = str(alias[0]), f"models:/{name}@{CHAMPION}"
+    found = db.execute(
+        "SELECT v.run_id, r.artifact_uri FROM model_versions v JOIN runs r "
+        "ON r.run_uuid = v.run_id WHERE v.name = ? AND v.version = ? AND v.workspace = ? "
+        "AND v.current_stage != 'Deleted_Internal'",
+        (name, str(version), _WORKSPACE),
+    ).fetchone()
+    if found is None:
+        return None
+    run_id, artifact_uri = found
+    params = db.execute("SELECT key, value FROM params WHERE run_uuid = ?", (run_id,))
+    metrics = db.execute(
+        "SELECT key, value, is_nan FROM latest_metrics WHERE run_uuid = ?", (run_id,)
+    )
+    return RegisteredVersion(
+        version=str(version),
+        run_id=run_id,
+        artifact_uri=artifact_uri,
+        params={key: value for key, value in params},
+        metrics={key: math.nan if is_nan else float(value) for key, value, is_nan in metrics},
+        uri=uri,
     )
 
 
 def training_config_of_run(run_id: str, settings: Settings | None = None) -> dict[str, Any]:
+    import mlflow
+
     setup_mlflow(settings)
     return mlflow.artifacts.load_dict(f"runs:/{run_id}/{CONFIG_ARTIFACT}")
 
 
-def load_role(role: ModelRole, settings: Settings | None = None) -> LoadedModel:
-    """The champion that plays ``role``; the evidence champion must be able to emit evidence."""
-    model = load_champion(registered_name(role), settings)
+def load_role(
+    role: ModelRole,
+    settings: Settings | None = None,
+    version: str | None = None,
+    *,
+    estimator: bool = True,
+) -> LoadedModel:
+    """The champion (or registered ``version``) that plays ``role``; an evidence model must be
+    able to emit evidence. ``estimator``: as for :func:`load_registered`."""
+    model = load_registered(registered_name(role), version, settings, estimator=estimator)
     if role is ModelRole.EVIDENCE:
         require_thresholds(model.name, model.calibration.thresholds)
         if not model.feature_names:
@@ -299,6 +508,8 @@ def champions_exist(settings: Settings | None = None) -> bool:
 
 def evidence_champion_ready(settings: Settings | None = None) -> None:
     """Cheap readiness check (no model load): the evidence champion and its artifacts exist."""
+    import mlflow
+
     client = setup_mlflow(settings)
     name = registered_name(ModelRole.EVIDENCE)
     version = champion_version(client, name)

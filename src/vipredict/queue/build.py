@@ -77,8 +77,16 @@ def rank_scored(
 
 
 def save_queue(
-    store: QueueStore, scorer: Scorer, items: pd.DataFrame, spec: QueueSpec, source: str
+    store: QueueStore,
+    scorer: Scorer,
+    items: pd.DataFrame,
+    spec: QueueSpec,
+    source: str,
+    features: pd.DataFrame | None = None,
 ) -> str:
+    """Store the ranked items with the models that made them and the rows they were scored
+    from (``features``: :attr:`Scored.features`), so a later model version can score the
+    same inputs again, an upload's own annotations included."""
     return store.save(
         items,
         name=spec.name or source,
@@ -86,6 +94,7 @@ def save_queue(
         filters=spec.filters.to_dict(),
         source=source,
         models=models_of(scorer),
+        features=features,
     )
 
 
@@ -120,4 +129,4 @@ def queue_from_inputs(
     them, such as a VEP VCF's CSQ): (queue id, items)."""
     scored = scorer.score(inputs)
     items = rank_scored(scorer, scored.results, spec, genes, scored.features)
-    return save_queue(store, scorer, items, spec, source), items
+    return save_queue(store, scorer, items, spec, source, scored.features), items

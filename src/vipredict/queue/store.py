@@ -12,7 +12,16 @@ auditable.
 
 Opening a database made by an earlier version adds the item columns its
 ``queue_items`` table lacks (:func:`add_missing_item_columns`; NULL in the old
-rows), so queues stored before the items grew stay readable.
+rows), so queues stored before the items grew stay readable. The two later
+tables (``queue_item_features``, ``queue_reviews``) are new tables: ``create_all``
+adds them to an old database, and an old queue simply has no features kept.
+
+Each item's feature row (what it was scored from: the feature store's row, or an
+upload's own annotations) is kept with the queue, so a later model version can
+score exactly the same inputs again (:mod:`vipredict.queue.reevaluate`). A review
+(``queue_reviews``) records that a curator has looked at an item again after a
+model change from one evidence-model version to another; like decisions, reviews
+are append-only and acknowledged once durable.
 """
 
 from __future__ import annotations
@@ -113,6 +122,38 @@ DECISION_TABLE = sa.Table(
     sa.Index("ix_queue_decisions_item", "queue_id", "variant"),
 )
 DECISION_COLUMNS = ("decision", "curator", "note", "decided_at")
+#: Longest model version a review may name (MLflow versions are small integers).
+MAX_VERSION = 32
+FEATURES_TABLE = sa.Table(
+    "queue_item_features",
+    METADATA,
+    sa.Column(
+        "queue_id", sa.String(32), sa.ForeignKey("queues.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("variant", sa.Text, primary_key=True),
+    # One JSON object per item, its non-null feature values: a later model may read
+    # columns this one did not, so the whole row is kept, not only today's features.
+    sa.Column("features", sa.Text, nullable=False),
+)
+#: Columns of a feature row that are not features: never kept with a queue (a curation
+#: database has no business holding training labels).
+UNKEPT_FEATURES = frozenset(("label", "dataset"))
+REVIEW_TABLE = sa.Table(
+    "queue_reviews",
+    METADATA,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "queue_id", sa.String(32), sa.ForeignKey("queues.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("variant", sa.Text, nullable=False),
+    sa.Column("model", sa.Text, nullable=False),
+    sa.Column("old_version", sa.String(MAX_VERSION), nullable=False),
+    sa.Column("new_version", sa.String(MAX_VERSION), nullable=False),
+    sa.Column("curator", sa.String(MAX_CURATOR), nullable=False),
+    sa.Column("reviewed_at", sa.String(32), nullable=False),
+    sa.Index("ix_queue_reviews_item", "queue_id", "variant"),
+)
+REVIEW_COLUMNS = ("reviewed_by", "reviewed_at")
 
 
 def add_missing_item_columns(engine: Engine) -> list[str]:
@@ -176,6 +217,32 @@ def widened_text_columns(engine: Engine) -> list[str]:
                 )
                 changed.append(f"{table.name}.{ours.name}")
     return changed
+
+
+def feature_rows(
+    queue_id: str, items: pd.DataFrame, features: pd.DataFrame | None
+) -> list[dict[str, Any]]:
+    """``queue_item_features`` rows: each keyed item's feature row as JSON of its non-null values.
+
+    JSON text rather than one column per feature: the store's columns grow with
+    its sources, and a table per feature version would need a migration each time.
+    Labels (:data:`UNKEPT_FEATURES`) are left out.
+    """
+    if features is None or not len(features) or "variant" not in features.columns:
+        return []
+    wanted = set(items["variant"].dropna().astype(str)) - {""}
+    columns = [c for c in features.columns if c not in UNKEPT_FEATURES]
+    chosen = features.loc[features["variant"].astype(str).isin(wanted), columns]
+    chosen = chosen.drop_duplicates("variant")
+    records = json.loads(chosen.to_json(orient="records", double_precision=15))
+    return [
+        {
+            "queue_id": queue_id,
+            "variant": str(record["variant"]),
+            "features": json.dumps({k: v for k, v in record.items() if v is not None}),
+        }
+        for record in records
+    ]
 
 
 class QueueNotFoundError(LookupError):
@@ -247,6 +314,40 @@ def check_queue_id(queue_id: str) -> str:
     return str(queue_id)
 
 
+def check_curator(curator: Any) -> str:
+    """A curator id (stripped), or :class:`QueueInputError` naming what is wrong."""
+    if not isinstance(curator, str) or not curator.strip():
+        raise QueueInputError("missing_curator", "a decision or review needs a curator id")
+    if len(curator.strip()) > MAX_CURATOR:
+        raise QueueInputError("curator_too_long", f"curator id over {MAX_CURATOR} characters")
+    return curator.strip()
+
+
+def check_version(version: Any, what: str) -> str:
+    """A model version as text (MLflow's are integers), or ``invalid_version``."""
+    text = str(version).strip() if isinstance(version, (str, int)) else ""
+    if not text or len(text) > MAX_VERSION:
+        raise QueueInputError("invalid_version", f"{what} must be a registered model version")
+    return text
+
+
+def check_variants(variants: Any) -> list[str]:
+    """Canonical keys of a non-empty list of variants (each checked), without repeats."""
+    if isinstance(variants, str) or not isinstance(variants, Sequence) or not variants:
+        raise QueueInputError("malformed_record", "give a non-empty list of variant keys")
+    keys = []
+    for variant in variants:
+        if not isinstance(variant, str):
+            raise QueueInputError(
+                "malformed_record", "variant must be a build:chrom:pos:ref:alt key"
+            )
+        try:
+            keys.append(parse_variant_key(variant).key)
+        except VariantError as error:
+            raise QueueInputError(error.reason, error.detail) from error
+    return list(dict.fromkeys(keys))
+
+
 @dataclass(frozen=True)
 class Decision:
     """One curator decision, validated before it may be written."""
@@ -264,10 +365,7 @@ class Decision:
                 "invalid_decision",
                 f"decision must be one of {', '.join(DECISIONS)}, not {str(decision)[:40]!r}",
             )
-        if not isinstance(curator, str) or not curator.strip():
-            raise QueueInputError("missing_curator", "a decision needs a curator id")
-        if len(curator.strip()) > MAX_CURATOR:
-            raise QueueInputError("curator_too_long", f"curator id over {MAX_CURATOR} characters")
+        curator = check_curator(curator)
         note = "" if note is None else note
         if not isinstance(note, str) or len(note) > MAX_NOTE:
             raise QueueInputError("invalid_note", f"note must be text of at most {MAX_NOTE} chars")
@@ -279,7 +377,7 @@ class Decision:
             key = parse_variant_key(variant).key
         except VariantError as error:
             raise QueueInputError(error.reason, error.detail) from error
-        return cls(key, decision.strip().lower(), curator.strip(), note)
+        return cls(key, decision.strip().lower(), curator, note)
 
 
 class QueueStore:
@@ -306,8 +404,13 @@ class QueueStore:
         filters: Mapping[str, Any],
         source: str,
         models: Mapping[str, Any],
+        features: pd.DataFrame | None = None,
     ) -> str:
-        """Store a ranked queue in one transaction; returns its new id."""
+        """Store a ranked queue in one transaction; returns its new id.
+
+        ``features``: the rows the items were scored from (one per variant, a
+        ``variant`` column); each item's row is kept with it (:func:`feature_rows`).
+        """
         queue_id = uuid.uuid4().hex
         meta = {
             "id": queue_id,
@@ -323,10 +426,13 @@ class QueueStore:
             {"queue_id": queue_id, **{k: _sql_value(v) for k, v in row.items()}}
             for row in items[list(ITEM_COLUMNS)].to_dict("records")
         ]
+        kept = feature_rows(queue_id, items, features)
         with self.engine.begin() as connection:
             connection.execute(QUEUES.insert(), meta)
             for chunk in _chunks(rows, INSERT_CHUNK):
                 connection.execute(ITEMS.insert(), list(chunk))
+            for chunk in _chunks(kept, INSERT_CHUNK):
+                connection.execute(FEATURES_TABLE.insert(), list(chunk))
         return queue_id
 
     def _meta(self, connection: sa.Connection, queue_id: str) -> dict[str, Any]:
@@ -428,3 +534,101 @@ class QueueStore:
             result = connection.execute(DECISION_TABLE.insert(), row)
             row["id"] = int(result.inserted_primary_key[0])
         return row
+
+    def features(self, queue_id: str, variants: Sequence[str] | None = None) -> pd.DataFrame:
+        """The feature rows kept with the queue's items (all, or of ``variants``).
+
+        One row per item that has one; columns are the union of the kept values
+        (a value that was null is absent, so it reads back as NaN). Queues stored
+        before features were kept, and items that could not be keyed, have none.
+        """
+        query = sa.select(FEATURES_TABLE.c.features).where(
+            FEATURES_TABLE.c.queue_id == check_queue_id(queue_id)
+        )
+        if variants is not None:
+            query = query.where(FEATURES_TABLE.c.variant.in_(list(variants)))
+        with self.engine.connect() as connection:
+            self._meta(connection, queue_id)
+            texts = connection.execute(query).scalars().all()
+        return pd.DataFrame([json.loads(text) for text in texts])
+
+    def review(
+        self,
+        queue_id: str,
+        variants: Sequence[str],
+        *,
+        model: str,
+        old_version: str,
+        new_version: str,
+        curator: str,
+    ) -> list[dict[str, Any]]:
+        """Mark items reviewed after a model change, all or none; the rows, once durable.
+
+        Each variant must be an item of the queue (else ``unknown_variant``, nothing
+        written). A review says a curator looked at the item again for the change
+        from ``old_version`` to ``new_version`` of ``model``; reviews are appended,
+        never overwritten, like decisions.
+        """
+        queue_id = check_queue_id(queue_id)
+        curator = check_curator(curator)
+        versions = [check_version(old_version, "old_version"), check_version(new_version, "new")]
+        keys = check_variants(variants)
+        stamp = now_utc()
+        rows = [
+            {
+                "queue_id": queue_id,
+                "variant": key,
+                "model": str(model),
+                "old_version": versions[0],
+                "new_version": versions[1],
+                "curator": curator,
+                "reviewed_at": stamp,
+            }
+            for key in keys
+        ]
+        with self.engine.begin() as connection:
+            self._meta(connection, queue_id)
+            known = set(
+                connection.execute(
+                    sa.select(ITEMS.c.variant).where(
+                        ITEMS.c.queue_id == queue_id, ITEMS.c.variant.in_(keys)
+                    )
+                ).scalars()
+            )
+            unknown = [key for key in keys if key not in known]
+            if unknown:
+                raise QueueNotFoundError(
+                    "unknown_variant", f"{unknown[0]} is not an item of queue {queue_id}"
+                )
+            for row in rows:
+                row["id"] = int(
+                    connection.execute(REVIEW_TABLE.insert(), row).inserted_primary_key[0]
+                )
+        return rows
+
+    def reviews(
+        self, queue_id: str, model: str, old_version: str, new_version: str
+    ) -> pd.DataFrame:
+        """The latest review per variant for one model change: ``variant``, ``reviewed_by``,
+        ``reviewed_at``."""
+        table = REVIEW_TABLE
+        with self.engine.connect() as connection:
+            self._meta(connection, queue_id)
+            newest = (
+                sa.select(sa.func.max(table.c.id))
+                .where(
+                    table.c.queue_id == queue_id,
+                    table.c.model == str(model),
+                    table.c.old_version == str(old_version),
+                    table.c.new_version == str(new_version),
+                )
+                .group_by(table.c.variant)
+            )
+            rows = connection.execute(
+                sa.select(
+                    table.c.variant,
+                    table.c.curator.label("reviewed_by"),
+                    table.c.reviewed_at,
+                ).where(table.c.id.in_(newest))
+            ).all()
+        return pd.DataFrame(rows, columns=["variant", *REVIEW_COLUMNS])

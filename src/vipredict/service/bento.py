@@ -2,10 +2,10 @@
 
 Endpoints: ``POST /predict``, ``POST /predict/vcf``, ``GET /model``, ``GET /audit``
 (latest ancestry audit report), and the curation queue (``POST /queue``, ``GET
-/queue/{id}``, ``POST /queue/{id}/decisions``; writes need an API key, and the
-key names the curator). BentoML keeps ``/healthz``, ``/livez``, ``/readyz``,
-``/metrics`` and the OpenAPI document at ``/docs.json``; with keys set, all but the
-three health probes need one.
+/queue/{id}``, ``POST /queue/{id}/decisions``, ``GET /queue/{id}/reevaluation``,
+``POST /queue/{id}/reviews``; writes need an API key, and the key names the curator).
+BentoML keeps ``/healthz``, ``/livez``, ``/readyz``, ``/metrics`` and the OpenAPI
+document at ``/docs.json``; with keys set, all but the three health probes need one.
 
 Importing this module only declares the service. Its work happens when BentoML
 starts it: the deployment hook (once, before any worker) refuses to start when
@@ -48,6 +48,7 @@ from vipredict.service.security import (
     exposure_refusal,
     listening_hosts,
 )
+from vipredict.service.ui import error_page, mount_ui
 
 logger = logging.getLogger("vipredict.service")
 #: ``bentoml serve`` target of this service, from any working directory.
@@ -61,9 +62,13 @@ EXIT_EXPOSED = 4
 #: The serving benchmark runs 32 concurrent clients; large bodies have their own, smaller
 #: bound (``security.MAX_LARGE_BODIES``).
 MAX_CONCURRENCY = 32
+#: Query parameters of ``GET /queue/{id}/reevaluation`` (others are ignored, as elsewhere).
+REEVALUATION_QUERY = frozenset(("old_version", "new_version", "all_items", "changed_only"))
 #: Answers of ``POST /predict``: ``VariantOut`` JSON, or GA4GH VA-Spec statements.
 PREDICT_FORMATS = ("json", "va")
 model_app = FastAPI(title="vipredict model card", docs_url=None, redoc_url=None, openapi_url=None)
+# The curators' page (/ui) over the running worker's QueueService: the API's own objects.
+mount_ui(model_app, lambda: bentoml.get_current_service().queues)
 
 
 def _answer(ctx: bentoml.Context, produce: Callable[[], tuple[Any, str]]) -> Response:
@@ -192,6 +197,21 @@ class VariantPredictor:
         answer = await run_in_threadpool(self.queues.decide, queue_id, body, curator)
         return answer.response()
 
+    @model_app.get("/queue/{queue_id}/reevaluation")
+    async def reevaluation(self, queue_id: str, request: Request) -> Response:
+        """Decided items whose evidence another model version changes (``old_version``,
+        ``new_version``: default the queue's and the champion; ``all_items``, ``changed_only``)."""
+        query = {k: v for k, v in request.query_params.items() if k in REEVALUATION_QUERY}
+        return (await run_in_threadpool(self.queues.reevaluation, queue_id, **query)).response()
+
+    @model_app.post("/queue/{queue_id}/reviews")
+    async def review(self, queue_id: str, request: Request) -> Response:
+        """Mark items reviewed for a model change, by the key's curator; 200 once durable."""
+        body = await request.body()
+        curator = curator_of(request.scope)
+        answer = await run_in_threadpool(self.queues.review, queue_id, body, curator)
+        return answer.response()
+
     @bentoml.api(route="/predict")
     def predict(self, variants: list[VariantIn], ctx: bentoml.Context) -> list[VariantOut]:
         """Score variants (keys or parts), each looked up in the store or, sent with its own
@@ -225,4 +245,4 @@ class VariantPredictor:
         return _answer(ctx, lambda: self.service.predict_upload(file.read_bytes(), fmt, chosen))
 
 
-VariantPredictor.add_asgi_middleware(SecurityMiddleware)
+VariantPredictor.add_asgi_middleware(SecurityMiddleware, html_error=error_page)

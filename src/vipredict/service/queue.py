@@ -27,6 +27,7 @@ from vipredict.model.scorer import Scored, reported_columns
 from vipredict.queue.build import QueueSpec, rank_scored, save_queue
 from vipredict.queue.genes import GeneContext, load_gene_context
 from vipredict.queue.ranking import QueueFilters, QueueInputError
+from vipredict.queue.reevaluate import ModelVersions, mark_reviewed, reevaluate_queue
 from vipredict.queue.store import Decision, QueueNotFoundError, QueueStore, check_queue_name
 from vipredict.service.predictor import PredictionService, upload_inputs
 from vipredict.service.schemas import ShortText, VariantIn
@@ -66,6 +67,31 @@ class DecisionRequest(BaseModel):
     decision: Any = None
     curator: Any = None
     note: Any = ""
+
+
+class ReviewRequest(BaseModel):
+    """Body of ``POST /queue/{id}/reviews``: the items a curator has looked at again after a
+    model change. The versions default as in ``GET /queue/{id}/reevaluation`` (the queue's
+    recorded version -> the current champion); ``curator`` may only repeat the key's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    variants: Any = None
+    old_version: ShortText | None = None
+    new_version: ShortText | None = None
+    curator: Any = None
+
+
+def _flag(text: str | bool, name: str) -> bool:
+    """A query-string boolean: true/false, 1/0, yes/no (case-insensitive)."""
+    if isinstance(text, bool):
+        return text
+    value = str(text).strip().lower()
+    if value in ("1", "true", "yes"):
+        return True
+    if value in ("", "0", "false", "no"):
+        return False
+    raise QueueInputError("invalid_flag", f"{name} must be true or false, not {text!r}")
 
 
 @dataclass(frozen=True)
@@ -122,11 +148,27 @@ class QueueService:
     prediction: PredictionService
     store: QueueStore
     genes: GeneContext
+    #: Evidence-model versions loaded for re-evaluation (the service's champion to start with).
+    versions: ModelVersions | None = None
+    settings: Settings | None = None
 
     @classmethod
     def load(cls, prediction: PredictionService, settings: Settings | None = None) -> QueueService:
         settings = settings or get_settings()
-        return cls(prediction, QueueStore.from_settings(settings), load_gene_context(settings))
+        return cls(
+            prediction,
+            QueueStore.from_settings(settings),
+            load_gene_context(settings),
+            None,
+            settings,
+        )
+
+    def _versions(self) -> ModelVersions:
+        if self.versions is None:
+            self.versions = ModelVersions(
+                self.settings, seed=[self.prediction.scorer.evidence_model]
+            )
+        return self.versions
 
     def _answer(self, produce: Any) -> QueueAnswer:
         try:
@@ -173,7 +215,7 @@ class QueueService:
         spec = QueueSpec(by=request.by, filters=filters, name=request.name)
         scorer = self.prediction.scorer
         items = rank_scored(scorer, scored.results, spec, self.genes, scored.features)
-        queue_id = save_queue(self.store, scorer, items, spec, source)
+        queue_id = save_queue(self.store, scorer, items, spec, source, scored.features)
         return {**self.store.meta(queue_id), "items": items_json(items, scorer.guidelines)}
 
     def create(self, raw: bytes) -> QueueAnswer:
@@ -219,3 +261,83 @@ class QueueService:
             return {**self.store.decide(queue_id, decision), "acknowledged": True}
 
         return self._answer(produce)
+
+    def _check_curator(self, given: Any, curator: str | None) -> str:
+        """The key's curator; a body naming another is refused, never re-attributed."""
+        if curator is None:  # the middleware refuses keyless writes: never reached by HTTP
+            raise QueueInputError("missing_curator", "a write needs an API key's curator")
+        if given is not None and given != curator:
+            raise QueueInputError(
+                "curator_mismatch",
+                f"this API key writes as curator {curator!r}; the body names another "
+                "(leave `curator` out)",
+            )
+        return curator
+
+    def reevaluation_payload(
+        self,
+        queue_id: str,
+        old_version: str | None = None,
+        new_version: str | None = None,
+        all_items: str | bool = False,
+        changed_only: str | bool = True,
+    ) -> dict[str, Any]:
+        """The re-evaluation of a queue as JSON-ready data (the page renders this).
+
+        Keys: ``queue_id``, ``model``, ``old_version``, ``new_version``, ``old_run_id``,
+        ``new_run_id``, ``scope`` (decided|all), ``changed_only``, counts ``n_considered``,
+        ``n_changed``, ``n_unchanged``, ``n_not_rescored``, ``n_reviewed``, and ``items``
+        (:data:`~vipredict.queue.reevaluate.REEVALUATION_COLUMNS` of the reported
+        guidelines; only items not ``unchanged`` unless ``changed_only`` is false).
+        Versions default to the queue's recorded one and the current champion. Raises
+        QueueInputError / QueueNotFoundError (:meth:`reevaluation` turns them into 422/404).
+        """
+        result = reevaluate_queue(
+            self.store,
+            queue_id,
+            settings=self.settings,
+            old_version=old_version,
+            new_version=new_version,
+            all_items=_flag(all_items, "all_items"),
+            models=self._versions(),
+            feature_store=self.prediction.scorer.store,
+        )
+        return result.to_dict(changed_only=_flag(changed_only, "changed_only"))
+
+    def reevaluation(
+        self,
+        queue_id: str,
+        old_version: str | None = None,
+        new_version: str | None = None,
+        all_items: str | bool = False,
+        changed_only: str | bool = True,
+    ) -> QueueAnswer:
+        """``GET /queue/{id}/reevaluation``: decided items whose evidence another model version
+        changes, old against new, each with its review (see :meth:`reevaluation_payload`)."""
+        return self._answer(
+            lambda: self.reevaluation_payload(
+                queue_id, old_version, new_version, all_items, changed_only
+            )
+        )
+
+    def review_payload(self, queue_id: str, raw: bytes, curator: str | None) -> dict[str, Any]:
+        """Record ``POST /queue/{id}/reviews`` (body :class:`ReviewRequest`) by the key's
+        ``curator``; returns ``{"reviews": [...stored rows...], "acknowledged": true}`` once
+        durable. Raises as :meth:`reevaluation_payload` does."""
+        self.store.meta(queue_id)  # an unknown queue is a 404 whatever the body says
+        body = _parse(ReviewRequest, raw)
+        who = self._check_curator(body.curator, curator)
+        rows = mark_reviewed(
+            self.store,
+            queue_id,
+            body.variants,
+            who,
+            settings=self.settings,
+            old_version=body.old_version,
+            new_version=body.new_version,
+        )
+        return {"reviews": rows, "acknowledged": True}
+
+    def review(self, queue_id: str, raw: bytes, curator: str | None) -> QueueAnswer:
+        """``POST /queue/{id}/reviews``: mark items reviewed for a model change (keyed write)."""
+        return self._answer(lambda: self.review_payload(queue_id, raw, curator))

@@ -18,21 +18,30 @@ any URL given in its place, and resolves every part of that name. Compressed
 uploads are inflated within the same byte limit in linear time
 (:func:`gunzip_bounded`). Every answer, errors and 401s included, carries
 ``nosniff`` and a Content-Security-Policy (:func:`security_headers`).
+
+The curators' page (``/ui``, :mod:`vipredict.service.ui`) follows the same rules. A
+browser cannot add a header to a link, so the key a curator types into the page's
+sign-in form is kept in a cookie (:data:`KEY_COOKIE`: HttpOnly, SameSite=Strict, path
+``/ui``, never in a URL) that is accepted on ``/ui`` paths only; a page ``POST`` must
+come from the page's own origin (``Origin``/``Sec-Fetch-Site``), and refusals on ``/ui``
+are HTML pages rather than JSON.
 """
 
 from __future__ import annotations
 
 import hmac
+import html
 import ipaddress
 import json
 import re
+import urllib.parse
 import zlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from typing import Any
 
 import anyio.to_thread
 from starlette.datastructures import UploadFile
-from starlette.requests import Request
+from starlette.requests import Request, cookie_parser
 
 from vipredict import deadline
 from vipredict.config import Limits, Settings, get_settings
@@ -44,9 +53,18 @@ HEALTH_PATHS = frozenset(("/healthz", "/livez", "/readyz"))
 UPLOAD_FIELDS: Mapping[str, str] = {"/predict/vcf": "file"}
 #: Routes that write the curation-queue database: an API key is required even when
 #: ``VIPREDICT_API_KEYS`` is unset (then they are refused with 403).
-WRITE_ROUTES = re.compile(r"^/queue(/[^/]+/decisions)?/?$")
+WRITE_ROUTES = re.compile(r"^/queue(/[^/]+/(decisions|reviews))?/?$")
+#: The curators' page: every path under it, its assets (open: they hold no queue data),
+#: its sign-in and sign-out (open: they carry the key or drop it) and its upload.
+UI_PREFIX = "/ui"
+UI_STATIC_PREFIX = "/ui/static/"
+UI_LOGIN = "/ui/login"
+UI_LOGOUT = "/ui/logout"
+UI_UPLOAD = "/ui/upload"
+#: The cookie that carries the page's key (accepted on ``/ui`` paths only).
+KEY_COOKIE = "vipredict_key"
 #: Routes whose body may carry VCF text, bounded by ``VIPREDICT_MAX_BYTES`` alone.
-TEXT_BODY_ROUTES = frozenset(("/queue", *UPLOAD_FIELDS))
+TEXT_BODY_ROUTES = frozenset(("/queue", UI_UPLOAD, *UPLOAD_FIELDS))
 #: JSON routes whose body holds a ``variants`` array: counted before anything parses it.
 VARIANT_ROUTES = frozenset(("/predict", "/queue"))
 #: ``/predict`` body bytes per allowed variant: a key is ~40 bytes, its five parts ~70,
@@ -70,6 +88,8 @@ REQUEST_TIMEOUT_S = 300
 LOOPBACK_NAMES = frozenset(("localhost", "127.0.0.1", "[::1]"))
 #: Where the middleware leaves the authenticated curator id in the ASGI scope.
 CURATOR_SCOPE_KEY = "vipredict.curator"
+#: Whether the service has API keys at all (the page offers a sign-in only then).
+KEYED_SCOPE_KEY = "vipredict.keyed"
 #: Content-Security-Policy of JSON and text answers: nothing may load, nothing may frame it.
 CSP_DATA = "default-src 'none'; frame-ancestors 'none'"
 #: The audit report: inline styles and its embedded (data:) PNG plots, no script.
@@ -81,6 +101,12 @@ CSP_AUDIT = (
 CSP_UI = (
     "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+#: The curators' page: its own script and style files only (no inline script or style),
+#: inline SVG drawn by the server, forms posting back to itself.
+CSP_WORKBENCH = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 
 
@@ -108,6 +134,27 @@ def check_count(n: int, limits: Limits) -> None:
     """413 past ``VIPREDICT_MAX_VARIANTS`` for a request whose variants are all counted."""
     if n > limits.max_variants:
         raise too_many_variants(f"{n} variants", limits)
+
+
+def is_ui(path: str) -> bool:
+    """True for the curators' page and everything under it."""
+    return path == UI_PREFIX or path.startswith(UI_PREFIX + "/")
+
+
+def _ui_open(path: str) -> bool:
+    """Page paths that need no key: its assets, its sign-in and its sign-out."""
+    return path.startswith(UI_STATIC_PREFIX) or path in (UI_LOGIN, UI_LOGOUT)
+
+
+def html_refusal(status: int, message: str) -> bytes:
+    """The plain HTML page of a refusal on ``/ui`` (the page's own renderer is preferred)."""
+    text = html.escape(message)
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{status}</title>'
+        f'<link rel="stylesheet" href="{UI_STATIC_PREFIX}ui.css"></head><body><main>'
+        f"<h1>Refused ({status})</h1><p>{text}</p>"
+        f'<p><a href="{UI_PREFIX}">Back to the queues</a></p></main></body></html>'
+    ).encode()
 
 
 # --------------------------------------------------------------------------- exposure
@@ -314,6 +361,7 @@ class SecurityMiddleware:
         settings: Settings | None = None,
         upload_fields: Mapping[str, str] = UPLOAD_FIELDS,
         timeout_s: float = REQUEST_TIMEOUT_S,
+        html_error: Callable[[int, str], bytes] = html_refusal,
     ) -> None:
         settings = settings or get_settings()
         self.app = app
@@ -323,6 +371,7 @@ class SecurityMiddleware:
         self.limits: Limits = settings.limits
         self.upload_fields = upload_fields
         self.timeout_s = timeout_s
+        self.html_error = html_error
         self.large_bodies = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -336,9 +385,14 @@ class SecurityMiddleware:
             if scope["path"] in HEALTH_PATHS:
                 await self.app(scope, receive, send)
                 return
+            if is_ui(scope["path"]):
+                _check_same_origin(scope)
+            scope[KEYED_SCOPE_KEY] = bool(self.curators)
             scope[CURATOR_SCOPE_KEY] = self._authorise(scope)
             holds_slot = self._large_body_slot(scope)
             body, holds_slot = await self._read_body(scope, receive, holds_slot)
+            if scope["method"] == "POST" and scope["path"] == UI_LOGIN:
+                scope[CURATOR_SCOPE_KEY] = self._sign_in(body)
             if scope["method"] == "POST" and scope["path"] in VARIANT_ROUTES:
                 await anyio.to_thread.run_sync(check_variants_body, body, self.limits)
             if scope["path"] in self.upload_fields and scope["method"] == "POST":
@@ -348,7 +402,8 @@ class SecurityMiddleware:
             with deadline.within(self.timeout_s):
                 await self.app(scope, _replayer(body, receive), send)
         except ServingError as error:
-            await send_error(send, error)
+            page = self.html_error(error.status, error.message) if is_ui(scope["path"]) else None
+            await send_error(send, error, page)
         finally:
             if holds_slot:
                 self.large_bodies -= 1
@@ -368,9 +423,16 @@ class SecurityMiddleware:
             )
 
     def _authorise(self, scope: Scope) -> str | None:
-        """The curator id of the request's key; None when no keys are configured."""
+        """The curator id of the request's key; None when no keys are configured.
+
+        On ``/ui`` paths the page's cookie counts as the key when no header is sent;
+        every page ``POST`` but the sign-in and sign-out writes (an upload, a decision).
+        """
+        path, method = scope["path"], scope["method"]
+        if is_ui(path) and _ui_open(path):
+            return None
         if not self.curators:
-            if scope["method"] == "POST" and WRITE_ROUTES.match(scope["path"]):
+            if method == "POST" and (WRITE_ROUTES.match(path) or is_ui(path)):
                 raise ServingError(
                     403,
                     "queue writes need an API key: start the service with "
@@ -382,14 +444,38 @@ class SecurityMiddleware:
         auth = headers.get("authorization", b"")
         if not given and auth.lower().startswith(b"bearer "):
             given = auth[7:].strip()
+        if not given and is_ui(path):
+            cookies = cookie_parser(headers.get("cookie", b"").decode("latin-1"))
+            given = cookies.get(KEY_COOKIE, "").encode("latin-1", "replace")
+        found = self._curator_of_key(given)
+        if found is None:
+            if is_ui(path):
+                raise ServingError(401, "sign in with your API key to use this page")
+            raise ServingError(
+                401, "missing or invalid API key (send X-API-Key or Authorization: Bearer)"
+            )
+        return found
+
+    def _curator_of_key(self, given: bytes) -> str | None:
         found = None
         for key, curator in self.curators.items():  # every key compared: no early exit
             if hmac.compare_digest(given, key) and given:
                 found = curator
-        if found is None:
+        return found
+
+    def _sign_in(self, body: bytes) -> str:
+        """The curator of the ``api_key`` field of the page's sign-in form (401 if none)."""
+        if not self.curators:
             raise ServingError(
-                401, "missing or invalid API key (send X-API-Key or Authorization: Bearer)"
+                403,
+                "this service has no API keys: reading is open, and uploads and decisions are "
+                "refused (start it with VIPREDICT_API_KEYS=curator:KEY to record decisions)",
             )
+        fields = urllib.parse.parse_qs(body.decode("latin-1"), max_num_fields=8)
+        given = (fields.get("api_key") or [""])[0].strip().encode("latin-1", "replace")
+        found = self._curator_of_key(given)
+        if found is None:
+            raise ServingError(401, "that API key is not one of this service's keys")
         return found
 
     def _large_body_slot(self, scope: Scope) -> bool:
@@ -464,6 +550,22 @@ class SecurityMiddleware:
             await form.close()
 
 
+def _check_same_origin(scope: Scope) -> None:
+    """A page ``POST`` must come from the page itself (the cookie is SameSite=Strict too)."""
+    if scope["method"] != "POST":
+        return
+    headers = {k.lower(): v for k, v in scope["headers"]}
+    site = headers.get(b"sec-fetch-site", b"same-origin")
+    origin = headers.get(b"origin")
+    host = headers.get(b"host", b"").decode("latin-1").lower()
+    foreign = site not in (b"same-origin", b"none")
+    if origin is not None:
+        netloc = urllib.parse.urlsplit(origin.decode("latin-1")).netloc.lower()
+        foreign = foreign or netloc != host
+    if foreign:
+        raise ServingError(403, "this page accepts forms from its own address only")
+
+
 def curator_of(scope: Scope) -> str | None:
     """The curator id the middleware authenticated for this request (None without keys)."""
     return scope.get(CURATOR_SCOPE_KEY)
@@ -493,6 +595,8 @@ def security_headers(path: str, content_type: bytes) -> list[tuple[bytes, bytes]
     """``nosniff`` and the Content-Security-Policy of an answer to ``path`` of that type."""
     if content_type.split(b";")[0].strip().lower() != b"text/html":
         policy = CSP_DATA
+    elif is_ui(path):
+        policy = CSP_WORKBENCH
     else:
         policy = CSP_AUDIT if path == "/audit" else CSP_UI
     return [
@@ -519,10 +623,12 @@ def with_security_headers(scope: Scope, send: Send) -> Send:
     return sending
 
 
-async def send_error(send: Send, error: ServingError) -> None:
-    """A refusal as its JSON answer (the caller's ``send`` adds the security headers)."""
-    body = error.body()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+async def send_error(send: Send, error: ServingError, page: bytes | None = None) -> None:
+    """A refusal as its JSON answer, or as ``page`` (HTML) when given; the caller's ``send``
+    adds the security headers."""
+    body = error.body() if page is None else page
+    kind = b"application/json" if page is None else b"text/html; charset=utf-8"
+    headers = [(b"content-type", kind), (b"content-length", str(len(body)).encode())]
     if error.status == 401:
         headers.append((b"www-authenticate", b'Bearer realm="vipredict"'))
     if error.status == 503:
