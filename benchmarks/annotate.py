@@ -21,7 +21,8 @@ to the same VCF from the same rows, and write bgzipped VCF:
   is checked on the first 20,000 records of each size;
 * vipredict reads them from the partitioned parquet store (``--no-score``, which
   also writes ``VIP_ERR``); ``vipredict_score_s`` times the full command, which also
-  scores every variant with the evidence champion of ``VIPREDICT_HOME``.
+  scores every variant with the evidence champion of ``VIPREDICT_HOME`` (``--columns``
+  names the same 26 columns in both runs, whatever features the champion reads).
 
 Runs are interleaved within each repeat so that other load on the machine falls on
 all tools alike; the medians are reported. Wall time and peak RSS come from
@@ -57,44 +58,13 @@ from vipredict.features.table import feature_specs
 from vipredict.io.vcf import FEATURE_PREFIX, feature_info_header, significant_text
 from vipredict.store.partitioned import Store
 from vipredict.store.write import append_rows
-from vipredict.variants import key_column
+from vipredict.variants import contig_lengths, key_column
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
-#: GRCh37 primary chromosome lengths (Mb, rounded): where synthetic loci fall.
-CHROM_MB = {
-    **dict(
-        zip(
-            map(str, range(1, 23)),
-            (
-                249,
-                243,
-                198,
-                191,
-                181,
-                171,
-                159,
-                146,
-                141,
-                136,
-                135,
-                134,
-                115,
-                107,
-                103,
-                90,
-                81,
-                78,
-                59,
-                63,
-                48,
-                51,
-            ),
-            strict=True,
-        )
-    ),
-    "X": 155,
-}
+#: GRCh37 primary chromosome lengths (bp): where synthetic loci fall, and the header's
+#: ``##contig`` lines (lengths of neither build would make every record a build conflict).
+CHROM_BP = {c: n for c, n in contig_lengths("GRCh37").items() if c not in ("Y", "MT")}
 BASES = np.array(list("ACGT"))
 CHECK_RECORDS = 20_000
 TIME = "/usr/bin/time"  # GNU time (Debian package `time`)
@@ -105,12 +75,14 @@ TIME = "/usr/bin/time"  # GNU time (Debian package `time`)
 
 def synthetic_loci(n: int, rng: np.random.Generator) -> pd.DataFrame:
     """``n`` sorted, distinct SNV loci spread over the genome (one ALT per position)."""
-    share = np.array(list(CHROM_MB.values()), dtype=float)
+    share = np.array(list(CHROM_BP.values()), dtype=float)
     counts = rng.multinomial(n, share / share.sum())
     frames = []
-    for (chrom, mb), count in zip(CHROM_MB.items(), counts, strict=True):
-        gap = max(1, int(mb * 1_000_000 / max(count, 1)))
+    for (chrom, length), count in zip(CHROM_BP.items(), counts, strict=True):
+        gap = max(1, int(0.95 * length / max(count, 1)))
         pos = np.cumsum(rng.integers(1, 2 * gap, count))
+        pos = pos[pos <= length]  # the mean end is 95% of the length: drops nothing in practice
+        count = len(pos)
         ref = rng.integers(0, 4, count)
         alt = (ref + rng.integers(1, 4, count)) % 4
         other = np.where((ref + 1) % 4 == alt, (ref + 2) % 4, (ref + 1) % 4)  # neither allele
@@ -200,7 +172,7 @@ def write_inputs(n: int, folder: Path, columns: list[str], seed: int = 0) -> dic
 
 
 def vcf_header() -> str:
-    contigs = "".join(f"##contig=<ID={c},length={mb * 1_000_000}>\n" for c, mb in CHROM_MB.items())
+    contigs = "".join(f"##contig=<ID={c},length={n}>\n" for c, n in CHROM_BP.items())
     return (
         "##fileformat=VCFv4.2\n##reference=GRCh37\n"
         '##INFO=<ID=DP,Number=1,Type=Integer,Description="Read depth (synthetic)">\n'
@@ -221,6 +193,24 @@ def _write_tsv(handle: Any, columns: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------- running
 
 
+def child_env() -> dict[str, str]:
+    """This environment, with byte-compiled modules allowed (pip compiles them on install).
+
+    A shell with ``PYTHONDONTWRITEBYTECODE`` over a venv installed ``--no-compile``
+    (``make setup``) recompiles every module it imports on every start: seconds of
+    MLflow and SQLAlchemy source per run, which no deployment pays.
+    """
+    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
+def warm_up(score: bool) -> None:
+    """Import (and so byte-compile) what the timed commands import, untimed."""
+    code = "import vipredict.cli, vipredict.jobs.annotate"
+    if score:
+        code += "; from vipredict.model.scorer import load_scorer; load_scorer(with_store=False)"
+    subprocess.run([sys.executable, "-c", code], env=child_env(), check=True)
+
+
 def measure(command: list[str]) -> tuple[float, float]:
     """(wall seconds, peak RSS MB) of one command.
 
@@ -234,6 +224,7 @@ def measure(command: list[str]) -> tuple[float, float]:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             check=False,
+            env=child_env(),
         )
         seconds = time.perf_counter() - start
         if done.returncode != 0:
@@ -253,6 +244,8 @@ def commands(paths: dict[str, Path], out: Path, columns: list[str]) -> dict[str,
         str(paths["store"]),
         "--output",
         str(out),
+        "--columns",  # the same columns as bcftools, whatever the champion reads
+        ",".join(columns),
     ]
     bcf_columns = ",".join(["CHROM", "POS", "REF", "ALT", *(FEATURE_PREFIX + c for c in columns)])
     bcftools = [
@@ -296,10 +289,17 @@ def same_columns(a: Path, b: Path) -> bool:
     )
 
 
-def run_size(n: int, work: Path, repeats: int, columns: list[str], score: bool) -> dict:
+def run_size(
+    n: int, work: Path, repeats: int, columns: list[str], score: bool, keep: bool = False
+) -> dict:
     folder = work / f"n{n}"
     started = time.perf_counter()
-    paths = write_inputs(n, folder, columns)
+    made = folder / "inputs.json"  # written last: inputs kept by an earlier --keep-inputs run
+    if keep and made.is_file():
+        paths = {k: Path(v) for k, v in json.loads(made.read_text()).items()}
+    else:
+        paths = write_inputs(n, folder, columns)
+        made.write_text(json.dumps({k: str(v) for k, v in paths.items()}))
     generated = time.perf_counter() - started
     names = [n for n in commands(paths, folder, columns) if score or n != "vipredict_score"]
     timings: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
@@ -318,7 +318,11 @@ def run_size(n: int, work: Path, repeats: int, columns: list[str], score: bool) 
         result[f"{name}_s"] = round(statistics.median(v[0] for v in values), 3)
         result[f"{name}_peak_mb"] = round(statistics.median(v[1] for v in values), 1)
         result[f"{name}_runs_s"] = [round(v[0], 3) for v in values]
-    shutil.rmtree(folder)
+    if keep:  # inputs kept for the next run (generating 10^7 takes minutes), outputs not
+        for out in folder.glob("out-*.vcf.gz"):
+            out.unlink()
+    else:
+        shutil.rmtree(folder)
     return result
 
 
@@ -386,12 +390,21 @@ def main() -> None:
         action="store_false",
         help="skip the scoring runs (no champion needed)",
     )
+    parser.add_argument(
+        "--keep-inputs",
+        action="store_true",
+        help="keep the generated inputs in --workdir, and reuse those kept by an earlier run",
+    )
     args = parser.parse_args()
     if shutil.which("bcftools") is None or not Path(TIME).is_file():
         sys.exit("needs bcftools and GNU time (Debian: apt-get install bcftools time)")
     columns = feature_set_for(ModelRole.EVIDENCE).feature_names
     sizes = [int(float(s)) for s in args.sizes.split(",")]
-    results = [run_size(n, args.workdir, args.repeats, columns, args.score) for n in sizes]
+    warm_up(args.score)
+    results = [
+        run_size(n, args.workdir, args.repeats, columns, args.score, args.keep_inputs)
+        for n in sizes
+    ]
     report: dict[str, Any] = {"sizes": sizes}
     for key in results[0]:
         if key.endswith(("_s", "_peak_mb")) and key != "generate_s" and "_runs" not in key:

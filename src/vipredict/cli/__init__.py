@@ -290,11 +290,17 @@ def annotate(
     A VEP VCF (its header declares CSQ) is scored from its own annotations; any
     other VCF from the feature store.
     """
-    from vipredict.jobs.annotate import annotate_vcf, index_vcf, join_threads
+    from vipredict.jobs.annotate import (
+        annotate_vcf,
+        index_vcf,
+        join_threads,
+        release_freed_memory,
+    )
     from vipredict.store.partitioned import Store
 
     if not input_path.is_file():
         raise typer.BadParameter(f"{input_path} does not exist", param_hint="INPUT")
+    release_freed_memory()  # before the first block: peak RSS is retained memory, not live data
     settings = configure_runtime_env()
     threads = join_threads()
     table = Store(store, threads) if store else Store.open(settings, threads)
@@ -320,7 +326,12 @@ def annotate(
 
 @app.command("add-dbnsfp")
 def add_dbnsfp(
-    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="dbNSFP TSV (plain/gzip)")],
+    input_paths: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="INPUT...", help="dbNSFP TSV(s) (plain/gzip), e.g. one per chromosome"
+        ),
+    ],
     build: Annotated[str, typer.Option(help="assembly of the coordinates to key on")] = "GRCh37",
     store: Annotated[Path | None, typer.Option(help="partitioned store directory")] = None,
     chunk_rows: Annotated[int, typer.Option(help="rows per chunk (bounds memory)")] = 100_000,
@@ -330,24 +341,67 @@ def add_dbnsfp(
             help="dataset name of the rows (default: the file name); see unlabelled_dataset"
         ),
     ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="go on from where an interrupted run of the same file stopped (its checkpoint)",
+        ),
+    ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="processes parsing chunks (default: one per core; 1: this one only)"),
+    ] = None,
+    dask: Annotated[
+        bool, typer.Option("--dask", help="one task per chromosome file on a Dask cluster")
+    ] = False,
+    scheduler: Annotated[str | None, typer.Option(help=_SCHEDULER_HELP)] = None,
 ) -> None:
-    """Stream a dbNSFP file of any size into the partitioned feature store."""
+    """Stream dbNSFP files of any size into the partitioned feature store."""
     from vipredict.progress import byte_progress
-    from vipredict.store.ingest import stream_dbnsfp
+    from vipredict.store.ingest import StreamReport, default_workers, stream_dbnsfp
 
-    if not input_path.is_file():
-        raise typer.BadParameter(f"{input_path} does not exist", param_hint="INPUT")
+    for path in input_paths:
+        if not path.is_file():
+            raise typer.BadParameter(f"{path} does not exist", param_hint="INPUT")
     settings = configure_runtime_env()
     root = store or settings.store_dir
-    with byte_progress(input_path.stat().st_size, f"streaming {input_path.name}") as advance:
-        report = stream_dbnsfp(
-            input_path, root, build, dataset=dataset, chunk_rows=chunk_rows, progress=advance
+    reports: list[StreamReport] = []
+    if dask or scheduler:
+        from vipredict.jobs.dask import dask_client, ingest_on_dask, with_scheduler
+
+        with dask_client(with_scheduler(settings, scheduler)) as client:
+            reports = ingest_on_dask(
+                client,
+                input_paths,
+                root,
+                build,
+                dataset=dataset,
+                chunk_rows=chunk_rows,
+                resume=resume,
+                progress=console.print,
+            )
+    else:
+        for path in input_paths:
+            with byte_progress(path.stat().st_size, f"streaming {path.name}") as advance:
+                reports.append(
+                    stream_dbnsfp(
+                        path,
+                        root,
+                        build,
+                        dataset=dataset,
+                        chunk_rows=chunk_rows,
+                        progress=advance,
+                        resume=resume,
+                        workers=default_workers() if workers is None else workers,
+                    )
+                )
+    for path, report in zip(input_paths, reports, strict=True):
+        console.print(
+            f"{path.name}: {report.rows_read:,} rows read, {report.written:,} variants added to "
+            f"{root} ({report.already_stored:,} already stored; {report.copies:,} also under "
+            f"their other build; dropped: {report.dropped or 'none'})"
         )
-    console.print(
-        f"{report.rows_read:,} rows read, {report.written:,} variants added to {root} "
-        f"({report.already_stored:,} already stored; {report.copies:,} also under their "
-        f"other build; dropped: {report.dropped or 'none'})"
-    )
 
 
 @app.command()

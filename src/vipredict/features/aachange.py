@@ -151,8 +151,17 @@ def _residues(series: pd.Series, allowed: str) -> pd.Series:
 
 
 def _pair_lookup(ref: pd.Series, alt: pd.Series, table: dict[tuple[str, str], float]) -> np.ndarray:
-    pairs = zip(ref.fillna("").tolist(), alt.fillna("").tolist(), strict=True)
-    return np.array([table.get(pair, np.nan) for pair in pairs], dtype="float64")
+    """``table[(ref, alt)]`` per row (NaN for a pair it lacks), as one matrix look-up.
+
+    Streamed ingest computes this for 10^5 rows a chunk: indexing a residue x
+    residue matrix by category codes replaces a dictionary look-up per row.
+    """
+    residues = sorted({r for pair in table for r in pair})
+    matrix = np.full((len(residues) + 1, len(residues) + 1), np.nan)  # last: unknown residue
+    for (first, second), value in table.items():
+        matrix[residues.index(first), residues.index(second)] = value
+    codes = [pd.Categorical(s.astype(object), categories=residues).codes for s in (ref, alt)]
+    return matrix[codes[0], codes[1]].astype("float64")
 
 
 def _property(series: pd.Series, table: dict[str, float]) -> np.ndarray:

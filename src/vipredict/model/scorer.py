@@ -224,39 +224,79 @@ def has_enough_annotation(model: LoadedModel, features: pd.DataFrame) -> np.ndar
     return route(model, features) != ""
 
 
+@dataclass(frozen=True)
+class RowEvidence:
+    """Evidence of feature rows as arrays, one entry per row: the core every answer is made of.
+
+    ``score``/``posterior``/``mis_prd`` are NaN and ``evidence`` is ``none`` where no
+    profile scored the row (``profile`` ""). ``error`` is the row's named error
+    ("" when scored): ``no_features`` without any conservation or functional score
+    among the columns given, ``insufficient_annotation`` without a profile in full.
+    """
+
+    score: np.ndarray
+    posterior: np.ndarray
+    evidence: np.ndarray
+    mis_prd: np.ndarray
+    profile: np.ndarray
+    error: np.ndarray
+
+
+def row_evidence(model: LoadedModel, features: pd.DataFrame) -> RowEvidence:
+    """:class:`RowEvidence` of feature rows: one model call per profile on all its rows.
+
+    Arrays only (no per-row Python, no frame assembled per profile), so that
+    ``annotate`` can score a block of a genome's VCF at once; :func:`profile_evidence`
+    and :meth:`Scorer.score_features` build their frames from the same arrays.
+    """
+    routes = route(model, features).astype(str)
+    n = len(features)
+    score, posterior, mis_prd = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+    evidence = np.full(n, NO_EVIDENCE, dtype=object)
+    for profile in model.profiles:
+        rows = routes == profile.name
+        if rows.any():
+            scores = profile.predict(features.loc[rows])
+            calibration = profile.calibration
+            score[rows] = scores
+            posterior[rows] = local_posterior(scores, calibration)
+            evidence[rows] = assign_evidence(scores, calibration.thresholds)
+            mis_prd[rows] = mis_prd_points(
+                scores,
+                calibration.thresholds,
+                calibration.three_point,
+                caps=caps_of(model, calibration),
+            )
+    inputs = [c for c in _EVIDENCE_INPUTS if c in features.columns]
+    judged = features[inputs].notna().any(axis=1).to_numpy()
+    thin = np.where(routes != "", "", "insufficient_annotation")
+    error = np.where(judged, thin, "no_features").astype(object)
+    return RowEvidence(score, posterior, evidence, mis_prd, routes, error)
+
+
 def profile_evidence(model: LoadedModel, features: pd.DataFrame) -> pd.DataFrame:
     """Score, posterior, LR, code and points of each row from the profile that scores it.
 
     Index kept. A row that carries no profile gets NaN and no evidence: no model
     was calibrated for its annotations.
     """
-    routes = route(model, features)
-    out = pd.DataFrame(
+    return _evidence_frame(row_evidence(model, features), features.index)
+
+
+def _evidence_frame(found: RowEvidence, index: pd.Index) -> pd.DataFrame:
+    """The columns of :func:`profile_evidence` from :class:`RowEvidence`."""
+    return pd.DataFrame(
         {
-            "score": np.nan,
-            "posterior": np.nan,
-            "likelihood_ratio": np.nan,
-            "evidence": NO_EVIDENCE,
-            "points": 0,
-            "mis_prd": pd.NA,
-            "profile": routes.astype(str),
+            "score": found.score,
+            "posterior": found.posterior,
+            "likelihood_ratio": likelihood_ratio_from_posterior(found.posterior),
+            "evidence": found.evidence,
+            "points": evidence_points(found.evidence).astype("int64"),
+            "mis_prd": pd.array(found.mis_prd, dtype="Float64").astype("Int64"),
+            "profile": found.profile.astype(object),
         },
-        index=features.index,
+        index=index,
     )
-    columns = ["score", "posterior", "likelihood_ratio", "evidence", "points", "mis_prd"]
-    for profile in model.profiles:
-        rows = routes == profile.name
-        if rows.any():
-            scores = profile.predict(features.loc[rows])
-            caps = caps_of(model, profile.calibration)
-            out.loc[rows, columns] = evidence_of(scores, profile.calibration, caps).to_numpy(
-                dtype=object
-            )
-    for column in ("score", "posterior", "likelihood_ratio"):
-        out[column] = out[column].astype("float64")
-    out["points"] = out["points"].astype("int64")
-    out["mis_prd"] = out["mis_prd"].astype("Int64")
-    return out
 
 
 def evidence_of(
@@ -411,10 +451,8 @@ class Scorer:
         ``no_features``; rows that carry no profile in full get
         ``insufficient_annotation`` and no score.
         """
-        judged = (
-            features[[c for c in _EVIDENCE_INPUTS if c in features.columns]].notna().any(axis=1)
-        )
-        out = profile_evidence(self.evidence_model, features)
+        found = self.row_evidence(features)
+        out = _evidence_frame(found, features.index)
         out["variant"] = features["variant"].to_numpy()
         out["gene"] = features["gene"].astype("string").to_numpy()
         out["model"] = self.evidence_model.name
@@ -431,12 +469,18 @@ class Scorer:
         else:
             out["priority_score"] = np.nan
             out["priority_model"] = ""
-        enough = (out["profile"] != "").to_numpy()
-        thin = np.where(enough, "", "insufficient_annotation")
-        out["error"] = np.where(judged, thin, "no_features")
-        out.loc[~judged.to_numpy(), "priority_score"] = np.nan
+        out["error"] = found.error
+        out.loc[found.error == "no_features", "priority_score"] = np.nan
         out["error_detail"] = out["error"].map(ERROR_DETAILS).fillna("")
         return out
+
+    def row_evidence(self, features: pd.DataFrame) -> RowEvidence:
+        """Evidence and errors of feature rows as arrays (:func:`row_evidence`).
+
+        The core of :meth:`score_features` without the frame, the warnings and the
+        priority score: what ``annotate`` writes, for a block of rows at once.
+        """
+        return row_evidence(self.evidence_model, features)
 
     def frequency_of(self, features: pd.DataFrame) -> list[dict[str, dict[str, Any]]]:
         """BA1/BS1/PM2_Supporting of each row, at this scorer's BS1 threshold."""
@@ -580,7 +624,8 @@ def load_scorer(
     features. ``vipredict annotate`` opens its own store and gives no priority.
     """
     settings = settings or get_settings()
-    evidence = load_role(ModelRole.EVIDENCE, settings)
+    # Profiles score the evidence model: its scikit-learn classifier is never rebuilt here.
+    evidence = load_role(ModelRole.EVIDENCE, settings, estimator=False)
     priority = None
     if with_priority:
         if champion_version(setup_mlflow(settings), registered_name(ModelRole.PRIORITY)):

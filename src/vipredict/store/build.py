@@ -15,16 +15,25 @@ lift table beside the store (:mod:`vipredict.store.liftover`).
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from vipredict.config import Settings, get_settings
 from vipredict.features.table import build_feature_table
+from vipredict.io.readers import popfreq
 from vipredict.io.readers.clingen import read_clingen_set
 from vipredict.io.readers.dbnsfp import read_dbnsfp_source
 from vipredict.io.readers.popfreq import read_all_browser_exports
 from vipredict.io.readers.vep import read_vep_source
+from vipredict.io.sources import sources_matching
 from vipredict.progress import Progress
 from vipredict.store.liftover import (
     carry_other_build,
@@ -33,6 +42,8 @@ from vipredict.store.liftover import (
     write_lift_table,
 )
 from vipredict.store.write import replace_base
+
+logger = logging.getLogger(__name__)
 
 #: The long gnomAD/ExAC table and the genes each of its datasets covers.
 Frequencies = tuple[pd.DataFrame, dict[str, set[str]]]
@@ -77,14 +88,58 @@ STORE_FILES: tuple[AnnotationFile, ...] = (
 )
 
 
-def load_frequencies() -> Frequencies:
-    """gnomAD and ExAC browser exports (69 ACMG genes) as one long table + covered genes."""
+def load_frequencies(settings: Settings | None = None) -> Frequencies:
+    """gnomAD and ExAC browser exports (69 ACMG genes) as one long table + covered genes.
+
+    Reading the 138 exports takes about 12 s; every ``add-dbnsfp`` run (one per
+    chromosome file of dbNSFP) needs them, so the table is kept in the home's cache
+    (:data:`FREQUENCY_CACHE`), keyed by the exports' declared checksums and the
+    reader's source: a new export or a changed reader reads the files again.
+    """
+    settings = settings or get_settings()
+    cache = settings.home / FREQUENCY_CACHE / f"frequencies-{_frequency_digest()}.parquet"
+    if cache.is_file():
+        table = pq.read_table(cache)
+        covered = json.loads(table.schema.metadata[_COVERED_KEY])
+        return table.to_pandas(), {dataset: set(genes) for dataset, genes in covered.items()}
     frames, covered = [], {}
     for dataset in ("gnomad", "exac"):
         frame, genes = read_all_browser_exports(dataset)
         frames.append(frame)
         covered[str(frame["dataset"].iloc[0])] = genes
-    return pd.concat(frames, ignore_index=True), covered
+    long = pd.concat(frames, ignore_index=True)
+    _write_cache(long, covered, cache)
+    return long, covered
+
+
+#: Where :func:`load_frequencies` keeps the parsed exports, under the home.
+FREQUENCY_CACHE = Path("cache")
+_COVERED_KEY = b"vipredict.covered_genes"
+
+
+def _frequency_digest() -> str:
+    """Digest of what the frequency table is made from: the exports' checksums, the reader."""
+    digest = hashlib.sha256(Path(popfreq.__file__).read_bytes())
+    for dataset in ("gnomad", "exac"):
+        for source in sources_matching(f"{dataset}_export_"):
+            digest.update(f"{source.name}={source.sha256}".encode())
+    return digest.hexdigest()[:16]
+
+
+def _write_cache(long: pd.DataFrame, covered: dict[str, set[str]], path: Path) -> None:
+    """Write the table atomically (a reader never sees half a file); a failure only warns."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        table = pa.Table.from_pandas(long, preserve_index=False)
+        genes = json.dumps({dataset: sorted(g) for dataset, g in covered.items()}).encode()
+        table = table.replace_schema_metadata(
+            {**(table.schema.metadata or {}), _COVERED_KEY: genes}
+        )
+        staging = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+        pq.write_table(table, staging)
+        staging.replace(path)
+    except OSError as error:  # a read-only home still builds, only slower next time
+        logger.warning("frequency cache not written to %s: %s", path, error)
 
 
 def features_of(annotations: pd.DataFrame, frequencies: Frequencies) -> pd.DataFrame:

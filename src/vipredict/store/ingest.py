@@ -1,10 +1,27 @@
 """Streaming dbNSFP-sized files into the store in bounded memory (``vipredict add-dbnsfp``).
 
 Each chunk goes through the same reader mapping
-(:func:`~vipredict.io.readers.dbnsfp.dbnsfp_annotations`) and feature builders as
-a build (:mod:`vipredict.store.build`), so streamed rows equal rows built in
-memory. Only the columns the reader uses are parsed, memory is bounded by the
-chunk size, and variants the store already holds are skipped (first source wins).
+(:func:`~vipredict.io.readers.dbnsfp.dbnsfp_annotations`, vectorised on Arrow) and
+feature builders as a build (:mod:`vipredict.store.build`), so streamed rows equal
+rows built in memory. The file is read by Arrow's streaming CSV reader, only the
+columns the reader uses, so memory is bounded by the chunk size whatever the
+file's. Variants the store already holds are skipped (first source wins).
+
+Chunks end at a locus boundary (dbNSFP v2 lists a variant once per transcript on
+adjacent lines, and the reader joins them), at the first boundary after
+``chunk_rows`` lines: where a chunk ends depends only on where it starts, which
+is what makes a run resumable. After each chunk's files are written, a checkpoint
+(:data:`CHECKPOINT_DIR`) records the lines and rows committed, atomically; a run
+that stops (killed, out of disk) is resumed with ``resume=True`` (``add-dbnsfp
+--resume``): files of the chunk it was writing are removed, and reading restarts
+at the first line not committed, so the store ends as one uninterrupted run leaves it.
+
+Chunks are parsed and built in worker processes (``workers``; ``add-dbnsfp``
+uses one per core) and committed in file order by the one process that reads
+the file, looks up the store, numbers rows and writes files, so the store is
+the same file for file whatever the number of workers. ``vipredict add-dbnsfp
+--dask`` runs one such stream per chromosome file on a Dask cluster
+(:func:`vipredict.jobs.dask.ingest_on_dask`).
 
 dbNSFP v3/v4 lines give a variant's position on both builds: each row is stored
 under the build asked for and, as a copy, under the other one
@@ -16,26 +33,47 @@ their rows are GRCh37 only.
 from __future__ import annotations
 
 import gzip
+import hashlib
+import json
+import multiprocessing
+import multiprocessing.context
+import os
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from multiprocessing import forkserver
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
 
 from vipredict.features.frequency import DEFAULT_DATASETS, frequency_source_versions
 from vipredict.features.table import build_feature_table
 from vipredict.io.files import is_gzip
-from vipredict.io.readers.dbnsfp import USED_COLUMNS, dbnsfp_annotations
+from vipredict.io.readers.dbnsfp import (
+    OLD_SPELLINGS,
+    OTHER_BUILD_KEY,
+    USED_COLUMNS,
+    dbnsfp_annotations,
+)
 from vipredict.progress import ByteProgress
 from vipredict.schema import KEY
 from vipredict.store.build import Frequencies, load_frequencies, unlabelled
 from vipredict.store.liftover import carry_other_build, with_copies
-from vipredict.store.partitioned import COPY_COLUMN, FILES, Store, locus_queries
-from vipredict.store.write import append_rows
+from vipredict.store.partitioned import COPY_COLUMN, FILES, ORDER_COLUMN, QUERY_SCHEMA, Store
+from vipredict.store.write import store_arrow, write_partitions
+
+#: Checkpoints of streamed files, beside the partitions (Arrow skips ``_*`` folders).
+CHECKPOINT_DIR = "_ingest"
+#: Bytes Arrow's CSV reader parses per batch (its threads split a block between them).
+BLOCK_BYTES = 8 << 20
 
 
 @dataclass
@@ -49,46 +87,378 @@ class StreamReport:
     already_stored: int = 0
     chunks: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
+    #: Whether this run went on from the checkpoint of an interrupted one.
+    resumed: bool = False
+
+
+@dataclass
+class _Checkpoint:
+    """What a run has committed: every line before ``lines``, in files tagged ``tag``."""
+
+    tag: str
+    lines: int = 0
+    written: int = 0
+    copies: int = 0
+    already_stored: int = 0
+    chunks: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+    done: bool = False
+
+
+def _run_id(path: Path, build: str, dataset: str, chunk_rows: int) -> str:
+    """Which run a checkpoint belongs to: the same file, size, build, dataset and chunking."""
+    stat = Path(path).stat()
+    what = (
+        f"{Path(path).resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{build}|{dataset}|{chunk_rows}"
+    )
+    return hashlib.sha256(what.encode()).hexdigest()[:16]
+
+
+class _Checkpoints:
+    """The checkpoint file of one run, written atomically after each chunk."""
+
+    def __init__(self, root: Path, run: str) -> None:
+        self.path = root / CHECKPOINT_DIR / f"{run}.json"
+
+    def load(self) -> _Checkpoint | None:
+        if not self.path.is_file():
+            return None
+        return _Checkpoint(**json.loads(self.path.read_text()))
+
+    def save(self, state: _Checkpoint) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        staging = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:8]}")
+        staging.write_text(json.dumps(asdict(state)))
+        os.replace(staging, self.path)
+
+
+def _remove_uncommitted(root: Path, tag: str, chunks: int) -> int:
+    """Delete files of ``tag`` from chunk ``chunks`` on (written after the last checkpoint)."""
+    removed = 0
+    for path in root.glob(f"build=*/chrom=*/part-{tag}-*.parquet"):
+        chunk = int(path.name[len(f"part-{tag}-") :].split("-")[0])
+        if chunk >= chunks:
+            path.unlink()
+            removed += 1
+    return removed
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _header(path: Path) -> list[str]:
+    opener = gzip.open if is_gzip(path) else open
+    with opener(path, "rt") as handle:  # type: ignore[operator]
+        return handle.readline().rstrip("\r\n").split("\t")
 
 
 @contextmanager
-def _counted_bytes(path: Path) -> Iterator[tuple[BinaryIO, Callable[[], int]]]:
-    """A binary handle on the (possibly gzipped) file and a function giving raw bytes read."""
+def _batches(path: Path, skip_lines: int) -> Iterator[tuple[Iterator[pa.Table], Callable[[], int]]]:
+    """Record batches of the used columns (all text) from line ``skip_lines`` on, and a
+    function giving the (compressed) bytes read so far."""
+    names = _header(path)
+    used = [c for c in names if c in USED_COLUMNS or c in OLD_SPELLINGS]
     with Path(path).open("rb") as raw:
-        handle = gzip.GzipFile(fileobj=raw) if is_gzip(path) else raw
-        yield handle, raw.tell  # type: ignore[misc]
+        stream = pa.PythonFile(raw, mode="r")
+        source = pa.CompressedInputStream(stream, "gzip") if is_gzip(path) else stream
+        reader = pcsv.open_csv(
+            source,
+            read_options=pcsv.ReadOptions(
+                block_size=BLOCK_BYTES, skip_rows_after_names=skip_lines, use_threads=True
+            ),
+            # dbNSFP never quotes: a '"' is text, as in the file
+            parse_options=pcsv.ParseOptions(delimiter="\t", quote_char=False),
+            convert_options=pcsv.ConvertOptions(
+                include_columns=used,
+                column_types={c: pa.string() for c in used},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+        yield (pa.Table.from_batches([batch]) for batch in reader), raw.tell
 
 
-def _split_last_locus(chunk: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(rows before the chunk's last locus, rows at it): a locus is never cut in two.
+def _locus_columns(names: list[str]) -> tuple[str, str]:
+    """The file's own (first) chromosome and position columns: chunks never cut a locus."""
+    return names[0], next(c for c in names if c.startswith("pos("))
 
-    dbNSFP v2 lists a variant once per transcript on adjacent lines and the reader
-    collapses them; holding the last locus back keeps that collapse exact across chunks.
+
+def _chunks(batches: Iterator[pa.Table], chunk_rows: int) -> Iterator[pa.Table]:
+    """Tables of ``chunk_rows`` lines or more, each ending where a locus does.
+
+    A chunk is its first ``chunk_rows`` lines plus the rest of the locus the last
+    of them is on; so where a chunk ends depends only on where it starts.
     """
-    chrom, pos = chunk.columns[0], next(c for c in chunk.columns if c.startswith("pos("))
-    last = (chunk[chrom] == chunk[chrom].iloc[-1]) & (chunk[pos] == chunk[pos].iloc[-1])
-    return chunk[~last], chunk[last]
+    pending: list[pa.Table] = []
+    held = 0
+    for batch in batches:
+        pending.append(batch)
+        held += batch.num_rows
+        while held > chunk_rows:
+            buffer = pa.concat_tables(pending)
+            end = _locus_end(buffer, chunk_rows)
+            if end is None:  # the locus runs on into the next batch
+                break
+            yield buffer.slice(0, end)
+            pending, held = [buffer.slice(end)], buffer.num_rows - end
+    if held:
+        yield pa.concat_tables(pending)
+
+
+def _locus_end(buffer: pa.Table, chunk_rows: int) -> int | None:
+    """Index of the first line after ``chunk_rows`` on another locus (None: not in ``buffer``)."""
+    chrom, pos = _locus_columns(buffer.column_names)
+    last = chunk_rows - 1
+    rest = buffer.slice(last)
+    same = pc.and_(
+        pc.equal(rest[chrom], rest[chrom][0]), pc.equal(rest[pos], rest[pos][0])
+    ).combine_chunks()
+    other = np.flatnonzero(~same.to_numpy(zero_copy_only=False))
+    return None if not len(other) else last + int(other[0])
+
+
+# --------------------------------------------------------------------------- the store
 
 
 class _Target:
-    """The store being streamed into, opened once it holds a file (first source wins)."""
+    """The store being streamed into: one handle per run, asked only when it can matter.
+
+    Files that were there before the run are always asked. Files this run wrote are
+    asked only for a partition where a chunk goes back to a position at or before
+    one it wrote there already (never in a sorted dbNSFP file), so a sorted file
+    streams into an empty store without a single look-up.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._before = {str(p) for p in root.glob(FILES)}
         self._store: Store | None = None
+        self._written: dict[tuple[str, str], int] = {}  # (build, chrom) -> last position
+        self._rewind: set[tuple[str, str]] = set()
 
-    def not_stored(self, table: pd.DataFrame) -> pd.DataFrame:
-        """Rows whose variant the store does not hold yet."""
-        if table.empty:
-            return table
+    def _files(self, build: str, chrom: str) -> list[str]:
+        folder = self.root / f"build={build}" / f"chrom={chrom}"
+        found = sorted(str(p) for p in folder.glob("*.parquet"))
+        if (build, chrom) in self._rewind:
+            return found
+        return [f for f in found if f in self._before]
+
+    def not_stored(self, arrow: pa.Table) -> np.ndarray:
+        """Which rows of ``arrow`` (rows as stored) hold a variant the store does not hold yet."""
+        keep = np.ones(arrow.num_rows, dtype=bool)
+        if not arrow.num_rows:
+            return keep
+        queries = _queries(arrow)
+        partitions = queries.group_by(["build", "chrom"]).aggregate([("pos", "min")])
+        self._rewind = {
+            (b, c)
+            for b, c, lo in zip(
+                *(partitions[k].to_pylist() for k in partitions.column_names), strict=True
+            )
+            if (b, c) in self._written and lo <= self._written[(b, c)]
+        }
+        if not self._before and not self._rewind:
+            return keep
         if self._store is None:
             if not any(self.root.glob(FILES)):
-                return table
+                return keep
             self._store = Store(self.root)
-        found = self._store.match(locus_queries(table[KEY]), []).found.column("row")
-        keep = np.ones(len(table), dtype=bool)
+            self._store.files = self._files  # type: ignore[method-assign]
+        found = self._store.match(queries, []).found.column("row")
         keep[found.to_numpy()] = False
-        return table[keep]
+        return keep
+
+    def wrote(self, arrow: pa.Table) -> None:
+        """Remember the last position written in each partition."""
+        if not arrow.num_rows:
+            return
+        last = _queries(arrow).group_by(["build", "chrom"]).aggregate([("pos", "max")])
+        for b, c, hi in zip(*(last[k].to_pylist() for k in last.column_names), strict=True):
+            self._written[(b, c)] = max(hi, self._written.get((b, c), hi))
+
+
+def _queries(arrow: pa.Table) -> pa.Table:
+    """``row, build, chrom, pos, ref, alt`` of rows as stored (their locus columns)."""
+    rows = {"row": pa.array(np.arange(arrow.num_rows))}
+    return pa.table({**rows, **{c: arrow[c] for c in QUERY_SCHEMA.names[1:]}}).cast(QUERY_SCHEMA)
+
+
+# --------------------------------------------------------------------------- the stream
+
+
+@dataclass
+class _Context:
+    """What preparing a chunk needs besides its lines (set once a run, sent to each worker)."""
+
+    build: str
+    what: str
+    source_name: str | None
+    dataset: str
+    provenance: str
+    by_variant: pd.DataFrame
+    known: pd.Index
+    #: Rows of ``by_variant`` grouped by variant: those of ``known[i]`` are
+    #: ``rows[starts[i]:starts[i + 1]]``, in table order.
+    rows: np.ndarray
+    starts: np.ndarray
+    covered: dict[str, set[str]]
+
+    @classmethod
+    def of(cls, long: pd.DataFrame, **given: Any) -> _Context:
+        """The context of a run over the long frequency table ``long``."""
+        by_variant = long.set_index(long["variant"].astype(str))
+        known = pd.Index(by_variant.index.unique())
+        codes = known.get_indexer(by_variant.index)
+        rows = np.argsort(codes, kind="stable")
+        starts = np.searchsorted(codes[rows], np.arange(len(known) + 1))
+        provenance = frequency_source_versions(long, DEFAULT_DATASETS)
+        return cls(
+            by_variant=by_variant, known=known, rows=rows, starts=starts,
+            provenance=provenance, **given,
+        )  # fmt: skip
+
+    def frequency_rows(self, keys: pd.Series) -> pd.DataFrame:
+        """The frequency rows of ``keys`` (``by_variant.loc`` of their distinct known keys)."""
+        codes = self.known.get_indexer(pd.unique(keys))
+        codes = codes[codes >= 0]
+        lo, hi = self.starts[codes], self.starts[codes + 1]
+        counts = hi - lo
+        offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        return self.by_variant.iloc[self.rows[np.repeat(lo, counts) + offsets]]
+
+
+@dataclass
+class _Prepared:
+    """One chunk ready to store: its rows as stored (``first_row`` 0), and what it dropped."""
+
+    arrow: pa.Table
+    lines: int
+    dropped: dict[str, int]
+
+
+#: The run's context in a worker process (sent once, when the worker starts).
+_CONTEXT: _Context | None = None
+
+
+def _set_context(context: _Context) -> None:
+    global _CONTEXT
+    _CONTEXT = context
+
+
+def _worker_processes() -> multiprocessing.context.BaseContext:
+    """Where chunk workers come from: a fork server, started now so its imports overlap set-up.
+
+    Not a fork of this process: it runs Arrow's reader threads, and a fork taken
+    while one of them allocates leaves the child's allocator broken (a segfault
+    seen in testing). The server is a clean, single-threaded process that has
+    imported this module once; each worker forks from it and gets the run's
+    context (frequency rows included, about 0.2 s to pickle) when it starts.
+    """
+    processes = multiprocessing.get_context("forkserver")
+    processes.set_forkserver_preload([__name__])
+    forkserver.ensure_running()
+    return processes
+
+
+def _prepare(raw: pa.Table, context: _Context) -> _Prepared:
+    """Parse a chunk, build its features and lay out its rows as stored (no store access).
+
+    Everything here depends on the chunk alone, so it runs in worker processes in
+    any order; numbering and writing stay with the one process that commits chunks.
+    """
+    annotations = dbnsfp_annotations(raw, context.build, context.what, context.source_name)
+    # Only this chunk's frequency rows: the builders then cost the chunk, not the genome.
+    local = context.frequency_rows(annotations[KEY].astype(str))
+    table = build_feature_table(unlabelled(annotations, context.dataset), local, context.covered)
+    table["frequency_source_versions"] = context.provenance  # of the whole table, as in a build
+    rows = _with_copies(table, annotations)
+    return _Prepared(store_arrow(rows), raw.num_rows, dict(annotations.attrs["dropped"]))
+
+
+def _prepare_in_worker(raw: pa.Table, spill: Path) -> tuple[int, dict[str, int]]:
+    """:func:`_prepare` in a worker: the rows go to ``spill`` (Arrow IPC), the rest back.
+
+    A chunk's rows are about 1 kB each; pickling them through the pool's pipe cost
+    a quarter of a run's CPU. An IPC file is written once and memory-mapped by the
+    writer, with no copy.
+    """
+    assert _CONTEXT is not None, "the pool's initializer sets the run's context"
+    prepared = _prepare(raw, _CONTEXT)
+    with pa.OSFile(str(spill), "wb") as sink, pa.ipc.new_file(sink, prepared.arrow.schema) as out:
+        out.write_table(prepared.arrow)
+    return prepared.lines, prepared.dropped
+
+
+def _unspilled(spill: Path, lines: int, dropped: dict[str, int]) -> _Prepared:
+    """A chunk a worker spilled, memory-mapped (the file goes; the mapping stays valid)."""
+    with pa.memory_map(str(spill)) as source:
+        arrow = pa.ipc.open_file(source).read_all()
+    spill.unlink()
+    return _Prepared(arrow, lines, dropped)
+
+
+def _kept(arrow: pa.Table, keep: np.ndarray, first_row: int) -> pa.Table:
+    """Rows of ``arrow`` where ``keep``, numbered from ``first_row`` in build order.
+
+    ``arrow`` was numbered from 0 in the chunk's own order before it was sorted by
+    locus; the kept rows get the numbers they would have had if only they had been
+    in the chunk (what numbering after the look-up gave).
+    """
+    order = arrow[ORDER_COLUMN].to_numpy()
+    if keep.all():
+        renumbered = order + first_row
+    else:
+        arrow, order = arrow.filter(pa.array(keep)), order[keep]
+        in_chunk = np.zeros(len(keep), dtype=bool)
+        in_chunk[order] = True
+        renumbered = first_row + np.cumsum(in_chunk)[order] - 1
+    position = arrow.schema.get_field_index(ORDER_COLUMN)
+    field = arrow.schema.field(ORDER_COLUMN)
+    return arrow.set_column(position, field, pa.array(renumbered, field.type))
+
+
+@contextmanager
+def _prepared_chunks(
+    chunks: Iterator[pa.Table], context: _Context, workers: int, spills: Path
+) -> Iterator[Iterator[_Prepared]]:
+    """``chunks`` prepared in order: here (``workers`` <= 1) or in a pool of worker processes.
+
+    At most ``workers + 1`` chunks are in flight, so memory stays bounded by the
+    chunk size times the workers, whatever the file's size. Workers spill their
+    rows to IPC files under ``spills`` (the store's checkpoint folder: on the
+    store's disk, not a small ``/dev/shm``), each removed once read.
+    """
+    if workers <= 1:
+        yield (_prepare(raw, context) for raw in chunks)
+        return
+    spills.mkdir(parents=True, exist_ok=True)
+    pending: deque[tuple[Path, Future[tuple[int, dict[str, int]]]]] = deque()
+    pool = ProcessPoolExecutor(
+        workers, _worker_processes(), initializer=_set_context, initargs=(context,)
+    )
+    try:
+
+        def ordered() -> Iterator[_Prepared]:
+            for raw in chunks:
+                spill = spills / f".chunk-{uuid.uuid4().hex}.arrow"
+                pending.append((spill, pool.submit(_prepare_in_worker, raw, spill)))
+                if len(pending) > workers:
+                    spill, future = pending.popleft()
+                    yield _unspilled(spill, *future.result())
+            while pending:
+                spill, future = pending.popleft()
+                yield _unspilled(spill, *future.result())
+
+        yield ordered()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        for spill, _ in pending:  # chunks prepared but never committed (a stop, an error)
+            spill.unlink(missing_ok=True)
+
+
+def default_workers() -> int:
+    """Worker processes of one ``add-dbnsfp`` run: one per core (at most 8)."""
+    return max(1, min(os.cpu_count() or 1, 8))
 
 
 def stream_dbnsfp(
@@ -101,56 +471,92 @@ def stream_dbnsfp(
     chunk_rows: int = 100_000,
     frequencies: Frequencies | None = None,
     progress: ByteProgress = lambda _: None,
+    resume: bool = False,
+    stop_after: int | None = None,
+    workers: int = 1,
 ) -> StreamReport:
     """Stream a dbNSFP TSV of any size into the store at ``root``, chunk by chunk.
 
     ``dataset`` names the rows (default: ``source_name``, else the file name);
-    ``progress`` gets the compressed bytes read after each chunk.
+    ``progress`` gets the compressed bytes read after each chunk. ``resume`` goes
+    on from the checkpoint of an interrupted run of the same file, build, dataset
+    and chunking (a finished run's checkpoint makes it a no-op). ``stop_after``
+    stops after that many chunks, as an interruption would (for tests).
+    ``workers`` > 1 parses and builds chunks in that many worker processes while
+    this one looks up, numbers, writes and checkpoints them in file order: the
+    store is the same file for file.
     """
-    long, covered = frequencies if frequencies is not None else load_frequencies()
-    by_variant = long.set_index(long["variant"].astype(str)).sort_index()
-    provenance = frequency_source_versions(long, DEFAULT_DATASETS)
-    dataset = dataset or source_name or Path(path).name
-    report, tag = StreamReport(), uuid.uuid4().hex[:8]
+    path, root = Path(path), Path(root)
+    dataset = dataset or source_name or path.name
     root.mkdir(parents=True, exist_ok=True)
+    checkpoints = _Checkpoints(root, _run_id(path, build, dataset, chunk_rows))
+    state = checkpoints.load() if resume else None
+    report = StreamReport(resumed=state is not None)
+    if state is None:
+        state = _Checkpoint(tag=uuid.uuid4().hex[:8])
+    elif state.done:
+        return _report(state, report)
+    else:
+        _remove_uncommitted(root, state.tag, state.chunks)
+    if workers > 1:  # the fork server imports while this process loads the frequencies
+        _worker_processes()
+    long, covered = frequencies if frequencies is not None else load_frequencies()
+    context = _Context.of(
+        long,
+        build=build,
+        what=f"dbNSFP {path.name}",
+        source_name=source_name,
+        dataset=dataset,
+        covered=covered,
+    )
     target = _Target(root)
+    spills = root / CHECKPOINT_DIR
 
-    def write(raw: pd.DataFrame) -> None:
-        if raw.empty:
-            return
-        annotations = dbnsfp_annotations(raw, build, f"dbNSFP {Path(path).name}", source_name)
-        for reason, count in annotations.attrs["dropped"].items():
-            report.dropped[reason] = report.dropped.get(reason, 0) + count
-        # Only this chunk's frequency rows: the builders then cost the chunk, not the genome.
-        local = by_variant.loc[by_variant.index.intersection(annotations[KEY].astype(str))]
-        table = build_feature_table(unlabelled(annotations, dataset), local, covered)
-        table["frequency_source_versions"] = provenance  # of the whole table, as in a build
-        rows, _ = with_copies(carry_other_build(table, annotations))
-        fresh = target.not_stored(rows)
-        copies = int(fresh[COPY_COLUMN].notna().sum())
-        report.already_stored += int(rows[COPY_COLUMN].isna().sum()) - (len(fresh) - copies)
-        append_rows(
-            fresh, root, f"{tag}-{report.chunks:06d}", first_row=report.written + report.copies
-        )
-        report.written += len(fresh) - copies
-        report.copies += copies
-        report.rows_read += len(raw)
-        report.chunks += 1
+    def commit(chunk: _Prepared) -> None:
+        for reason, count in chunk.dropped.items():
+            state.dropped[reason] = state.dropped.get(reason, 0) + count
+        keep = target.not_stored(chunk.arrow)
+        stored = _kept(chunk.arrow, keep, first_row=state.written + state.copies)
+        is_copy = chunk.arrow[COPY_COLUMN].is_valid().to_numpy(zero_copy_only=False)
+        copies = int(is_copy[keep].sum())
+        state.already_stored += int((~is_copy).sum()) - (stored.num_rows - copies)
+        write_partitions(stored, root, f"{state.tag}-{state.chunks:06d}")
+        target.wrote(stored)
+        state.written += stored.num_rows - copies
+        state.copies += copies
+        state.lines += chunk.lines
+        state.chunks += 1
+        checkpoints.save(state)
 
-    with _counted_bytes(path) as (handle, position):
-        reader = pd.read_csv(
-            handle,
-            sep="\t",
-            dtype=str,
-            keep_default_na=False,
-            usecols=USED_COLUMNS.__contains__,
-            chunksize=chunk_rows,
-        )
-        carry = pd.DataFrame()
-        for chunk in reader:
-            ready, carry = _split_last_locus(pd.concat([carry, chunk], ignore_index=True))
-            write(ready)
+    with (
+        _batches(path, state.lines) as (batches, position),
+        _prepared_chunks(_chunks(batches, chunk_rows), context, workers, spills) as prepared,
+    ):
+        for done, chunk in enumerate(prepared, start=1):
+            commit(chunk)
             progress(position())
-        write(carry)
-        progress(position())
+            if stop_after is not None and done >= stop_after:
+                return _report(state, report)
+    state.done = True
+    checkpoints.save(state)
+    progress(path.stat().st_size)
+    return _report(state, report)
+
+
+def _with_copies(table: pd.DataFrame, annotations: pd.DataFrame) -> pd.DataFrame:
+    """The rows to store: ``table``'s, and copies under the other build where it is given.
+
+    A file that gives no other build (dbNSFP v2, or v4 rows without hg19) has no
+    copies to make: :func:`~vipredict.store.liftover.with_copies` would add only
+    the empty :data:`COPY_COLUMN`, which is all this does then.
+    """
+    if annotations[OTHER_BUILD_KEY].notna().any():
+        return with_copies(carry_other_build(table, annotations))[0]
+    return table.assign(**{COPY_COLUMN: pd.array([pd.NA] * len(table), dtype="string")})
+
+
+def _report(state: _Checkpoint, report: StreamReport) -> StreamReport:
+    report.rows_read, report.written, report.copies = state.lines, state.written, state.copies
+    report.already_stored, report.chunks = state.already_stored, state.chunks
+    report.dropped = dict(state.dropped)
     return report
