@@ -38,6 +38,12 @@ DEFAULT_TRAINING_CONFIG = "default"
 
 DEFAULT_MAX_VARIANTS = 10_000
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
+#: Stores of at most this many rows are scored at start-up and answered from memory
+#: (``VIPREDICT_PRELOAD_ROWS``; about 1.5 kB of answer per row); larger ones, up to a
+#: dbNSFP-sized store, are looked up on demand with at most ``DEFAULT_CACHE_ROWS`` answers kept.
+DEFAULT_PRELOAD_ROWS = 200_000
+#: Answers a service over a larger store keeps ready (``VIPREDICT_CACHE_ROWS``).
+DEFAULT_CACHE_ROWS = 50_000
 #: BS1 is gene/disease-specific in practice; 1% group-max FAF95 is only a generic default.
 DEFAULT_BS1_FAF = 0.01
 #: Guideline versions whose evidence fields vipredict can report (``VIPREDICT_GUIDELINES``):
@@ -111,6 +117,10 @@ class Settings:
     #: ``VIPREDICT_GUIDELINES``: the guideline versions whose fields the outputs carry
     #: (in :data:`GUIDELINES` order; both by default).
     guidelines: tuple[str, ...] = GUIDELINES
+    #: ``VIPREDICT_PRELOAD_ROWS``: the largest store the service scores whole at start-up.
+    preload_rows: int = DEFAULT_PRELOAD_ROWS
+    #: ``VIPREDICT_CACHE_ROWS``: answers kept ready when the store is larger than that.
+    cache_rows: int = DEFAULT_CACHE_ROWS
 
     def curator_of(self, key: str) -> str:
         """Who a key speaks for: its configured curator id, else ``key-<8 hex of its sha256>``.
@@ -170,17 +180,26 @@ def _text(env: Mapping[str, str], name: str) -> str | None:
     return env.get(name, "").strip() or None
 
 
-def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+def _int_at_least(env: Mapping[str, str], name: str, default: int, least: int) -> int:
+    kind = "a positive integer" if least == 1 else f"an integer >= {least}"
     raw = _text(env, name)
     if raw is None:
         return default
     try:
         value = int(raw)
     except ValueError:
-        raise SettingsError(f"{name} must be a positive integer, got {raw!r}") from None
-    if value < 1:
-        raise SettingsError(f"{name} must be a positive integer, got {raw!r}")
+        raise SettingsError(f"{name} must be {kind}, got {raw!r}") from None
+    if value < least:
+        raise SettingsError(f"{name} must be {kind}, got {raw!r}")
     return value
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    return _int_at_least(env, name, default, 1)
+
+
+def _non_negative_int(env: Mapping[str, str], name: str, default: int) -> int:
+    return _int_at_least(env, name, default, 0)
 
 
 def _fraction(env: Mapping[str, str], name: str, default: float) -> float:
@@ -271,6 +290,8 @@ def get_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         bs1_faf=_fraction(env, "VIPREDICT_BS1_FAF", DEFAULT_BS1_FAF),
         guidelines=_guidelines(env),
+        preload_rows=_non_negative_int(env, "VIPREDICT_PRELOAD_ROWS", DEFAULT_PRELOAD_ROWS),
+        cache_rows=_positive_int(env, "VIPREDICT_CACHE_ROWS", DEFAULT_CACHE_ROWS),
     )
 
 

@@ -7,6 +7,7 @@ what the service does with whatever the champions say, never a real figure.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import math
@@ -17,7 +18,7 @@ import pandas as pd
 import pytest
 
 from vipredict.acmg import BA1_FAF
-from vipredict.config import DEFAULT_BS1_FAF, Limits, SettingsError, get_settings
+from vipredict.config import DEFAULT_BS1_FAF, Limits, Settings, SettingsError, get_settings
 from vipredict.features.frequency import GRPMAX_EXCLUDED
 from vipredict.io.files import json_safe
 from vipredict.io.vcf import VIP_INFO_HEADERS
@@ -160,6 +161,29 @@ def test_lazy_and_precomputed_answers_match(
     assert json.loads(lazy.predict_json(variants)) == json.loads(
         prediction_service.predict_json(variants)
     )
+
+
+def test_a_store_past_the_preload_bound_is_answered_on_demand_within_the_cache_bound(
+    prediction_service: PredictionService,
+    tiny_home: Settings,
+    judged_keys: list[str],
+    unjudged_keys: dict[str, list[str]],
+):
+    """A store larger than VIPREDICT_PRELOAD_ROWS (here: any store) is not scored at start-up,
+    keeps at most VIPREDICT_CACHE_ROWS answers, and answers exactly as the preloaded service
+    (synthetic keys: asked in small requests, some twice, so the cache fills and evicts)."""
+    settings = dataclasses.replace(tiny_home, preload_rows=0, cache_rows=5)
+    bounded = PredictionService.from_scorer(prediction_service.scorer, settings)
+    assert bounded.cache_status()["scored"] == 0 and bounded.cache_status()["limit"] == 5
+    keys = [*judged_keys[:40], *(k for ks in unjudged_keys.values() for k in ks[:3]), *BAD_KEYS]
+    for start in range(0, len(keys), 7):
+        batch = [VariantIn(variant=k) for k in [*keys[start : start + 7], *keys[:2]]]
+        assert json.loads(bounded.predict_json(batch)) == json.loads(
+            prediction_service.predict_json(batch)
+        )
+        status = bounded.cache_status()
+        assert status["scored"] <= 5 and status["explained"] <= 5
+    assert prediction_service.cache_status()["limit"] is None
 
 
 def test_top_features_are_the_largest_contributions(

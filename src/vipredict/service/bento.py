@@ -139,7 +139,8 @@ def _refuse(message: str, status: int) -> None:
 )
 @bentoml.asgi_app(model_app, path="/")
 class VariantPredictor:
-    """Loads the champions and the feature store once per worker, then scores from memory."""
+    """Loads the champions and the feature store once per worker, then scores from memory
+    (a store past ``VIPREDICT_PRELOAD_ROWS``: on demand, with a bounded cache)."""
 
     @bentoml.on_deployment
     def check_ready() -> None:

@@ -10,11 +10,14 @@ Everything a response says comes from :class:`~vipredict.model.scorer.Scorer`:
 * a variant sent with its own annotations (``POST /predict``) is scored from
   them alone (:func:`vipredict.io.inline.inline_inputs`, then the Scorer) and
   never cached; one request may mix such variants with keys to look up;
-* every variant of the store is scored once at start-up and kept as a ready
-  JSON fragment, so a request is key parsing plus dictionary look-ups (a variant
-  the cache lacks is looked up in the store, in one query per request); the
-  per-feature contributions (TreeSHAP, the dear part) are filled in by a
-  background thread, or on demand for a variant asked before it got there;
+* a store of up to ``VIPREDICT_PRELOAD_ROWS`` variants is scored once at start-up
+  and kept as ready JSON fragments, so a request is key parsing plus dictionary
+  look-ups; the per-feature contributions (TreeSHAP, the dear part) are filled
+  in by a background thread, or on demand for a variant asked before it got there;
+* a larger store (up to dbNSFP's size) is not read at start-up: a variant is
+  looked up (one query per request), scored and explained when first asked, and
+  at most ``VIPREDICT_CACHE_ROWS`` answers are kept (the oldest dropped first),
+  so memory stays bounded whatever the store's size;
 * ``POST /predict/vcf`` answers JSON from the same cache, TSV through the
   scorer's result table (the columns of ``vipredict predict``) and VCF through
   the one VCF writer (the fields of ``vipredict annotate``).
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -184,8 +188,11 @@ class PredictionService:
     scorer: Scorer
     card: dict[str, Any]
     limits: Limits = field(default_factory=Limits)
+    #: Answers kept at most (None: the whole store, scored at start-up).
+    cache_limit: int | None = None
     _base: dict[str, str] = field(default_factory=dict, repr=False)
     _detail: dict[str, str] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def load(cls, settings: Settings | None = None, precompute: bool = True) -> PredictionService:
@@ -197,9 +204,16 @@ class PredictionService:
     def from_scorer(
         cls, scorer: Scorer, settings: Settings, precompute: bool = True
     ) -> PredictionService:
-        """The service of an already loaded scorer (its card read from the settings' MLflow)."""
-        service = cls(scorer, build_model_card(scorer, settings), settings.limits)
-        if precompute:
+        """The service of an already loaded scorer (its card read from the settings' MLflow).
+
+        A store of at most ``settings.preload_rows`` rows is scored whole (unless
+        ``precompute`` is false); a larger one is answered on demand, keeping at most
+        ``settings.cache_rows`` answers.
+        """
+        preload = scorer.store is not None and len(scorer.store) <= settings.preload_rows
+        limit = None if preload else settings.cache_rows
+        service = cls(scorer, build_model_card(scorer, settings), settings.limits, limit)
+        if precompute and preload:
             service.warm()
         return service
 
@@ -228,30 +242,58 @@ class PredictionService:
         runs this in a background thread on one core after start-up; a request for
         a variant not yet explained computes its own rows on demand.
         """
+        if self.cache_limit is not None:  # answered on demand: nothing was scored ahead
+            return
         keys = [k for k in list(self._base) if k not in self._detail]
         for start in range(0, len(keys), chunk):
             self._explain(self.store.lookup(keys[start : start + chunk]), num_threads)
 
-    def cache_status(self) -> dict[str, int]:
-        return {"scored": len(self._base), "explained": len(self._detail), "store": len(self.store)}
+    def cache_status(self) -> dict[str, int | None]:
+        return {
+            "scored": len(self._base),
+            "explained": len(self._detail),
+            "store": len(self.store),
+            "limit": self.cache_limit,
+        }
 
-    def _fill(self, features: pd.DataFrame) -> None:
+    def _keep(self, cache: dict[str, str], fresh: dict[str, str]) -> dict[str, str]:
+        """Add ``fresh`` to ``cache``, then drop the oldest entries past :attr:`cache_limit`."""
+        with self._lock:
+            cache.update(fresh)
+            if self.cache_limit is not None:
+                for key in list(cache)[: max(0, len(cache) - self.cache_limit)]:
+                    del cache[key]
+        return fresh
+
+    def _cached(self, keys: Sequence[str]) -> tuple[dict[str, str], dict[str, str]]:
+        """The cached fragments of ``keys`` now (another request may drop them later)."""
+        with self._lock:
+            base = {k: self._base[k] for k in keys if k in self._base}
+            detail = {k: self._detail[k] for k in keys if k in self._detail}
+        return base, detail
+
+    def _fill(self, features: pd.DataFrame) -> dict[str, str]:
         """Cache the JSON fragment of everything but ``input`` and the top features."""
         frequencies = self.scorer.frequency_of(features)
         results = self.scorer.results_of(features, frequencies)
         model = self._model_ref()
+        fresh = {}
         for i, row in enumerate(result_rows(results)):
             body = self._reported(self._body(row, frequencies[i], model))
-            self._base[str(row["variant"])] = _compact(body)
+            fresh[str(row["variant"])] = _compact(body)
+        return self._keep(self._base, fresh)
 
-    def _explain(self, features: pd.DataFrame, num_threads: int = 0) -> None:
+    def _explain(self, features: pd.DataFrame, num_threads: int = 0) -> dict[str, str]:
         """Cache ``"top_features":[..]`` for store rows (judged rows only)."""
         if features.empty:
-            return
+            return {}
         scores = self.scorer.score_features(features)["score"].to_numpy(dtype=float)
         tops = self._top_features(features, ~np.isnan(scores), num_threads)
-        for key, top in zip(features["variant"].astype(str), tops, strict=True):
-            self._detail[key] = _compact({"top_features": top})
+        fresh = {
+            key: _compact({"top_features": top})
+            for key, top in zip(features["variant"].astype(str), tops, strict=True)
+        }
+        return self._keep(self._detail, fresh)
 
     def _top_features(
         self, features: pd.DataFrame, judged: np.ndarray, num_threads: int = 0
@@ -336,20 +378,21 @@ class PredictionService:
         """One JSON object (text) per record, in order; bad records carry their named error."""
         wanted = list(dict.fromkeys(r.key for r in records if r.key is not None))
         missing: dict[str, tuple[str, str]] = {}
-        unscored = [k for k in wanted if k not in self._base]
+        bases, details = self._cached(wanted)
+        unscored = [k for k in wanted if k not in bases]
         if unscored:
             features, missing = self.scorer.lookup(unscored)
             if len(features):
-                self._fill(features)
-                self._explain(features)
-        unexplained = [k for k in wanted if k in self._base and k not in self._detail]
+                bases.update(self._fill(features))
+                details.update(self._explain(features))
+        unexplained = [k for k in wanted if k in bases and k not in details]
         if unexplained:
-            self._explain(self.store.lookup(unexplained))
+            details.update(self._explain(self.store.lookup(unexplained)))
         out = []
         for record in records:
-            base = self._base.get(record.key) if record.key is not None else None
+            base = bases.get(record.key) if record.key is not None else None
             if base is not None:
-                detail = self._detail[record.key]  # type: ignore[index]
+                detail = details[record.key]  # type: ignore[index]
                 out.append(f'{{"input":{json.dumps(record.label)},{base},{detail}}}')
                 continue
             if record.key is None:
