@@ -27,7 +27,6 @@ LightGBM alone for training) and, for feature building, the data mirror at
 
 from __future__ import annotations
 
-import gzip
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
@@ -42,7 +41,7 @@ from distributed import Client, Future, LocalCluster, as_completed, get_client
 from lightgbm import DaskLGBMClassifier, LGBMClassifier
 
 from vipredict.config import Settings, get_settings
-from vipredict.io.files import is_gzip
+from vipredict.io.files import open_text
 from vipredict.model.training import Fitter, TrainingConfig
 from vipredict.progress import Progress, quiet
 from vipredict.store.build import (
@@ -301,8 +300,7 @@ def build_store_on_dask(
 
 def _first_chromosome(path: Path) -> str:
     """The chromosome of a dbNSFP file's first line (per-chromosome files hold one)."""
-    opener = gzip.open if is_gzip(path) else open
-    with opener(path, "rt") as handle:  # type: ignore[operator]
+    with open_text(path) as handle:
         handle.readline()
         return handle.readline().split("\t", 1)[0]
 

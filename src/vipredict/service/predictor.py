@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -190,8 +191,8 @@ class PredictionService:
     limits: Limits = field(default_factory=Limits)
     #: Answers kept at most (None: the whole store, scored at start-up).
     cache_limit: int | None = None
-    _base: dict[str, str] = field(default_factory=dict, repr=False)
-    _detail: dict[str, str] = field(default_factory=dict, repr=False)
+    _base: OrderedDict[str, str] = field(default_factory=OrderedDict, repr=False)
+    _detail: OrderedDict[str, str] = field(default_factory=OrderedDict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -256,13 +257,13 @@ class PredictionService:
             "limit": self.cache_limit,
         }
 
-    def _keep(self, cache: dict[str, str], fresh: dict[str, str]) -> dict[str, str]:
-        """Add ``fresh`` to ``cache``, then drop the oldest entries past :attr:`cache_limit`."""
+    def _keep(self, cache: OrderedDict[str, str], fresh: dict[str, str]) -> dict[str, str]:
+        """Add ``fresh`` to ``cache``, then drop the oldest entries past :attr:`cache_limit`
+        (one O(1) pop each: a request never walks the whole cache)."""
         with self._lock:
             cache.update(fresh)
-            if self.cache_limit is not None:
-                for key in list(cache)[: max(0, len(cache) - self.cache_limit)]:
-                    del cache[key]
+            while self.cache_limit is not None and len(cache) > self.cache_limit:
+                cache.popitem(last=False)
         return fresh
 
     def _cached(self, keys: Sequence[str]) -> tuple[dict[str, str], dict[str, str]]:

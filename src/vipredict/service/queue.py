@@ -249,27 +249,23 @@ class QueueService:
         def produce() -> dict[str, Any]:
             self.store.meta(queue_id)  # an unknown queue is a 404 whatever the body says
             body = _parse(DecisionRequest, raw)
-            if curator is None:  # the middleware refuses keyless writes: never reached by HTTP
-                raise QueueInputError("missing_curator", "a decision needs an API key's curator")
-            if body.curator is not None and body.curator != curator:
-                raise QueueInputError(
-                    "curator_mismatch",
-                    f"this API key records decisions as curator {curator!r}; the body names "
-                    "another (leave `curator` out)",
-                )
-            decision = Decision.create(body.variant, body.decision, curator, body.note)
+            who = self._check_curator(body.curator, curator, "decision", "records decisions")
+            decision = Decision.create(body.variant, body.decision, who, body.note)
             return {**self.store.decide(queue_id, decision), "acknowledged": True}
 
         return self._answer(produce)
 
-    def _check_curator(self, given: Any, curator: str | None) -> str:
-        """The key's curator; a body naming another is refused, never re-attributed."""
+    def _check_curator(
+        self, given: Any, curator: str | None, write: str = "write", verb: str = "writes"
+    ) -> str:
+        """The key's curator; a body naming another is refused, never re-attributed
+        (``write``/``verb`` word the refusal for the request: a decision, a review)."""
         if curator is None:  # the middleware refuses keyless writes: never reached by HTTP
-            raise QueueInputError("missing_curator", "a write needs an API key's curator")
+            raise QueueInputError("missing_curator", f"a {write} needs an API key's curator")
         if given is not None and given != curator:
             raise QueueInputError(
                 "curator_mismatch",
-                f"this API key writes as curator {curator!r}; the body names another "
+                f"this API key {verb} as curator {curator!r}; the body names another "
                 "(leave `curator` out)",
             )
         return curator

@@ -49,6 +49,7 @@ from vipredict.features.frequency import DEFAULT_DATASETS, GROUP_ORDER, dataset_
 from vipredict.io.inputs import Inputs, read_inputs
 from vipredict.model.calibration import CalibrationResult
 from vipredict.model.explain import top_contributions
+from vipredict.model.registry import ProfileModel
 from vipredict.queue.build import QueueSpec, queue_from_inputs
 from vipredict.queue.export import FORMATS, ExportError, export_text
 from vipredict.queue.ranking import (
@@ -521,12 +522,15 @@ def frequency_chart(rows: Sequence[Mapping[str, Any]], bs1_faf: float) -> dict[s
             "ticks": ticks}  # fmt: skip
 
 
-def _calibration_of(queues: QueueService, profile: str | None) -> CalibrationResult:
+def _profile_of(queues: QueueService, profile: str | None) -> ProfileModel | None:
+    """The champion's profile of that name (None: not one of its profiles)."""
     model = queues.prediction.scorer.evidence_model
-    for candidate in model.profiles:
-        if candidate.name == profile:
-            return candidate.calibration
-    return model.calibration
+    return next((p for p in model.profiles if p.name == profile), None)
+
+
+def _calibration_of(queues: QueueService, profile: str | None) -> CalibrationResult:
+    found = _profile_of(queues, profile)
+    return found.calibration if found else queues.prediction.scorer.evidence_model.calibration
 
 
 def _item_features(queues: QueueService, queue_id: str, key: str) -> tuple[pd.DataFrame, str]:
@@ -563,9 +567,9 @@ def explanation(queues: QueueService, features: pd.DataFrame, item: Mapping[str,
 
 
 def _missing_features(queues: QueueService, features: pd.DataFrame, profile: str | None) -> list:
+    found = _profile_of(queues, profile)
     model = queues.prediction.scorer.evidence_model
-    names = next((p.feature_names for p in model.profiles if p.name == profile), None)
-    names = names or model.feature_names
+    names = (found.feature_names if found else None) or model.feature_names
     if not len(features):
         return list(names)
     row = features.iloc[0]

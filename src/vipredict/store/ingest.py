@@ -32,7 +32,6 @@ their rows are GRCh37 only.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import multiprocessing
@@ -56,7 +55,7 @@ import pyarrow.csv as pcsv
 
 from vipredict.features.frequency import DEFAULT_DATASETS, frequency_source_versions
 from vipredict.features.table import build_feature_table
-from vipredict.io.files import is_gzip
+from vipredict.io.files import is_gzip, open_text
 from vipredict.io.readers.dbnsfp import (
     OLD_SPELLINGS,
     OTHER_BUILD_KEY,
@@ -147,8 +146,7 @@ def _remove_uncommitted(root: Path, tag: str, chunks: int) -> int:
 
 
 def _header(path: Path) -> list[str]:
-    opener = gzip.open if is_gzip(path) else open
-    with opener(path, "rt") as handle:  # type: ignore[operator]
+    with open_text(path) as handle:
         return handle.readline().rstrip("\r\n").split("\t")
 
 
