@@ -58,6 +58,7 @@ from vipredict.schema import CONSERVATION_SCORES, FUNCTIONAL_SCORES
 from vipredict.service.predictor import PredictionService
 from vipredict.service.queue import QueueService
 from vipredict.service.security import WRITE_ROUTES
+from vipredict.service.ui import variant_facts
 from vipredict.store.partitioned import Store
 
 runner = CliRunner()
@@ -416,3 +417,47 @@ def test_reevaluate_lists_what_a_real_second_version_changes(
         f"{int(should_change.sum())} of 200 decided items changed; "
         f"test took {time.perf_counter() - started:.1f} s"
     )
+
+
+def _thresholds_drawn(facts: dict[str, Any]) -> dict[str, float]:
+    return {t["code"]: t["score"] for t in facts["calibration"]["thresholds"]}
+
+
+def test_the_variant_page_draws_the_version_that_scored_the_queue(
+    tiny_scorer: Scorer,
+    sample_keys: list[str],
+    versions: ModelVersions,
+    tmp_path: Path,
+    tiny_home: Settings,
+):
+    """A queue made by version 2 while version 1 is the champion: the page's curve and
+    thresholds are version 2's (what the curator's evidence came from), and its
+    contributions carry no 'scores differently' note; a version that cannot be loaded
+    falls back to the champion and says so."""
+    champion = tiny_scorer.evidence_model
+    second = versions.evidence("2")
+    service = QueueService(
+        PredictionService(tiny_scorer, card={}),
+        QueueStore(f"sqlite:///{tmp_path / 'q.db'}"),
+        GeneContext(),
+        versions,
+        tiny_home,
+    )
+    made_by = replace(tiny_scorer, evidence_model=second)
+    queue_id, items = _decided_queue(made_by, service.store, sample_keys, n_decided=1)
+    key = str(items.loc[items["error"] == "", "variant"].iloc[0])
+    facts = variant_facts(service, queue_id, key)
+    profile = next(p for p in second.profiles if p.name == facts["calibration_profile"])
+    drawn = _thresholds_drawn(facts)
+    assert drawn and all(drawn[c] == profile.calibration.thresholds[c] for c in drawn)
+    old = next(p for p in champion.profiles if p.name == profile.name).calibration.thresholds
+    assert all(drawn[c] == old[c] + SHIFT for c in drawn)  # not the champion's thresholds
+    assert facts["calibration_model"] == f"{second.name} v2"
+    assert facts["calibration_note"] == "" and facts["contributions_note"] == ""
+
+    gone = replace(tiny_scorer, evidence_model=replace(champion, version="7"))
+    queue_id, items = _decided_queue(gone, service.store, sample_keys, n_decided=1)
+    key = str(items.loc[items["error"] == "", "variant"].iloc[0])
+    facts = variant_facts(service, queue_id, key)
+    assert facts["calibration_model"] == f"{champion.name} v1"
+    assert "v7, which scored this queue, cannot be loaded" in facts["calibration_note"]

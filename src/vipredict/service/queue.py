@@ -163,7 +163,8 @@ class QueueService:
             settings,
         )
 
-    def _versions(self) -> ModelVersions:
+    def model_versions(self) -> ModelVersions:
+        """Registered evidence versions, loaded once each (re-evaluation, the variant page)."""
         if self.versions is None:
             self.versions = ModelVersions(
                 self.settings, seed=[self.prediction.scorer.evidence_model]
@@ -295,7 +296,7 @@ class QueueService:
             old_version=old_version,
             new_version=new_version,
             all_items=_flag(all_items, "all_items"),
-            models=self._versions(),
+            models=self.model_versions(),
             feature_store=self.prediction.scorer.store,
         )
         return result.to_dict(changed_only=_flag(changed_only, "changed_only"))

@@ -49,7 +49,8 @@ from vipredict.features.frequency import DEFAULT_DATASETS, GROUP_ORDER, dataset_
 from vipredict.io.inputs import Inputs, read_inputs
 from vipredict.model.calibration import CalibrationResult
 from vipredict.model.explain import top_contributions
-from vipredict.model.registry import ProfileModel
+from vipredict.model.registry import LoadedModel, ProfileModel
+from vipredict.model.scorer import row_evidence
 from vipredict.queue.build import QueueSpec, queue_from_inputs
 from vipredict.queue.export import FORMATS, ExportError, export_text
 from vipredict.queue.ranking import (
@@ -522,15 +523,36 @@ def frequency_chart(rows: Sequence[Mapping[str, Any]], bs1_faf: float) -> dict[s
             "ticks": ticks}  # fmt: skip
 
 
-def _profile_of(queues: QueueService, profile: str | None) -> ProfileModel | None:
-    """The champion's profile of that name (None: not one of its profiles)."""
-    model = queues.prediction.scorer.evidence_model
+def _item_model(queues: QueueService, meta: Mapping[str, Any]) -> tuple[LoadedModel, str]:
+    """The evidence model version that scored the queue's items, and a note when another is used.
+
+    A queue records the version it was built with; its curve, thresholds and contributions
+    are what the curator's evidence came from, so the page draws that version's, not the
+    current champion's. A version that can no longer be loaded falls back to the champion,
+    and the page says so.
+    """
+    champion = queues.prediction.scorer.evidence_model
+    recorded = dict((meta.get("models") or {}).get("evidence") or {})
+    version = str(recorded.get("version") or "")
+    if not version or version == champion.version or recorded.get("name") != champion.name:
+        return champion, ""
+    try:
+        return queues.model_versions().evidence(version), ""
+    except QueueInputError as error:
+        return champion, (
+            f"{champion.name} v{version}, which scored this queue, cannot be loaded "
+            f"({error.message}); shown: the current champion v{champion.version}"
+        )
+
+
+def _profile_of(model: LoadedModel, profile: str | None) -> ProfileModel | None:
+    """The model's profile of that name (None: not one of its profiles)."""
     return next((p for p in model.profiles if p.name == profile), None)
 
 
-def _calibration_of(queues: QueueService, profile: str | None) -> CalibrationResult:
-    found = _profile_of(queues, profile)
-    return found.calibration if found else queues.prediction.scorer.evidence_model.calibration
+def _calibration_of(model: LoadedModel, profile: str | None) -> CalibrationResult:
+    found = _profile_of(model, profile)
+    return found.calibration if found else model.calibration
 
 
 def _item_features(queues: QueueService, queue_id: str, key: str) -> tuple[pd.DataFrame, str]:
@@ -542,33 +564,28 @@ def _item_features(queues: QueueService, queue_id: str, key: str) -> tuple[pd.Da
     return found, "the feature store's row today (this queue kept none)"
 
 
-def explanation(queues: QueueService, features: pd.DataFrame, item: Mapping[str, Any]) -> dict:
-    """The current champion's top contributions for the item's feature row, and whether the
-    champion still scores it as the queue did."""
-    scorer = queues.prediction.scorer
-    model = scorer.evidence_model
+def explanation(model: LoadedModel, features: pd.DataFrame, item: Mapping[str, Any]) -> dict:
+    """``model``'s top contributions for the item's feature row, and whether it still
+    scores that row as the queue did (it will not when the row came from today's store)."""
     if not len(features) or not _present(item.get("score")):
         return {"top": [], "why": "the evidence model did not judge this item"}
     frame = with_model_columns(features.head(1).reset_index(drop=True), [model])
-    scored = scorer.score_features(frame)
-    now = scored["score"].iloc[0]
+    now = row_evidence(model, frame).score[0]
     top = top_contributions(model, frame)[0] if _present(now) else []
     same = _present(now) and abs(float(now) - float(item["score"])) < 1e-9
     why = (
         ""
         if same
         else (
-            f"the current champion ({model.name} v{model.version}) scores this row "
-            f"{fmt_number(now)}; the queue holds {fmt_number(item['score'])} from v"
-            f"{item.get('model_version')}"
+            f"{model.name} v{model.version} scores this row {fmt_number(now)}; the queue "
+            f"holds {fmt_number(item['score'])} from v{item.get('model_version')}"
         )
     )
     return {"top": top, "why": why}
 
 
-def _missing_features(queues: QueueService, features: pd.DataFrame, profile: str | None) -> list:
-    found = _profile_of(queues, profile)
-    model = queues.prediction.scorer.evidence_model
+def _missing_features(model: LoadedModel, features: pd.DataFrame, profile: str | None) -> list:
+    found = _profile_of(model, profile)
     names = (found.feature_names if found else None) or model.feature_names
     if not len(features):
         return list(names)
@@ -587,10 +604,11 @@ def variant_facts(queues: QueueService, queue_id: str, key: str) -> dict[str, An
     item = items.iloc[position].to_dict()
     features, origin = _item_features(queues, queue_id, key)
     profile = item.get("profile") if _present(item.get("profile")) else None
-    calibration = _calibration_of(queues, profile)
+    model, model_note = _item_model(queues, record.meta)
+    calibration = _calibration_of(model, profile)
     score = float(item["score"]) if _present(item.get("score")) else None
     posterior = float(item["posterior"]) if _present(item.get("posterior")) else None
-    explained = explanation(queues, features, item)
+    explained = explanation(model, features, item)
     history = queues.store.history(queue_id)
     history = history[history["variant"] == key].iloc[::-1]
     neighbours = items["variant"].astype("string").fillna("")
@@ -602,12 +620,14 @@ def variant_facts(queues: QueueService, queue_id: str, key: str) -> dict[str, An
         "features_origin": origin,
         "calibration": calibration_chart(calibration, score, posterior),
         "calibration_profile": profile or "(model default)",
+        "calibration_model": f"{model.name} v{model.version}",
+        "calibration_note": model_note,
         "contributions": contribution_chart(explained["top"], calibration.reverse),
         "contributions_note": explained["why"],
         "frequencies": freq,
         "frequency_chart": frequency_chart(freq, queues.prediction.scorer.bs1_faf),
         "warnings": [w for w in warnings.split("; ") if w],
-        "missing": _missing_features(queues, features, profile) if score is not None else [],
+        "missing": _missing_features(model, features, profile) if score is not None else [],
         "history": history.to_dict("records"),
         "previous": str(neighbours.iloc[position - 1]) if position > 0 else None,
         "next": str(neighbours.iloc[position + 1]) if position + 1 < len(items) else None,
