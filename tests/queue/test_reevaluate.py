@@ -106,6 +106,19 @@ def versions(tiny_scorer: Scorer, tiny_home: Settings) -> ModelVersions:
     return ModelVersions(tiny_home, seed=[champion, shifted(champion)])
 
 
+def _queue_service(
+    scorer: Scorer, versions: ModelVersions, tmp_path: Path, home: Settings
+) -> QueueService:
+    """The service's queue logic on the tiny champion, with versions 1 and 2 loadable."""
+    return QueueService(
+        PredictionService(scorer, card={}),
+        QueueStore(f"sqlite:///{tmp_path / 'q.db'}"),
+        GeneContext(),
+        versions,
+        home,
+    )
+
+
 def _decided_queue(
     scorer: Scorer, store: QueueStore, keys: list[str], n_decided: int = N_DECIDED
 ) -> tuple[str, pd.DataFrame]:
@@ -230,13 +243,7 @@ def test_an_upload_with_its_own_annotations_is_rescored_from_what_was_sent(
 ):
     """POST /queue with inline annotations: the items are in no store, yet re-evaluated from
     the features kept with the queue, through the service's JSON answer and its reviews."""
-    service = QueueService(
-        PredictionService(tiny_scorer, card={}),
-        QueueStore(f"sqlite:///{tmp_path / 'q.db'}"),
-        GeneContext(),
-        versions,
-        tiny_home,
-    )
+    service = _queue_service(tiny_scorer, versions, tmp_path, tiny_home)
     made = service.create(json.dumps({"variants": uploaded}).encode())
     assert made.status == 200, made.body
     queue_id = json.loads(made.body)["id"]
@@ -436,13 +443,7 @@ def test_the_variant_page_draws_the_version_that_scored_the_queue(
     falls back to the champion and says so."""
     champion = tiny_scorer.evidence_model
     second = versions.evidence("2")
-    service = QueueService(
-        PredictionService(tiny_scorer, card={}),
-        QueueStore(f"sqlite:///{tmp_path / 'q.db'}"),
-        GeneContext(),
-        versions,
-        tiny_home,
-    )
+    service = _queue_service(tiny_scorer, versions, tmp_path, tiny_home)
     made_by = replace(tiny_scorer, evidence_model=second)
     queue_id, items = _decided_queue(made_by, service.store, sample_keys, n_decided=1)
     key = str(items.loc[items["error"] == "", "variant"].iloc[0])
