@@ -112,9 +112,13 @@ def test_latest_decision_wins_and_history_is_kept(any_store: QueueStore, ranked:
     item = any_store.load(queue_id).items.set_index("variant").loc[key]
     assert (item["decision"], item["curator"], item["note"]) == ("accept", "cur-2", "")
     assert item["decided_at"] == second["decided_at"]
+    other = str(ranked.loc[ranked["error"] == "", "variant"].iloc[1])
+    any_store.decide(queue_id, Decision.create(other, "reject", "cur-1"))
     history = any_store.history(queue_id)
-    assert history["decision"].tolist() == ["defer", "accept"]
-    assert history["note"].tolist() == ["ask lab", ""]
+    assert history["decision"].tolist() == ["defer", "accept", "reject"]
+    assert history["note"].tolist() == ["ask lab", "", ""]
+    mine = any_store.history(queue_id, variant=key)  # one item's, as the variant page asks
+    assert mine["decision"].tolist() == ["defer", "accept"] and set(mine["variant"]) == {key}
 
 
 @pytest.mark.parametrize("queue_id", ["nope", "0" * 32, "'; DROP TABLE queues; --"])

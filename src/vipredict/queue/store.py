@@ -495,19 +495,17 @@ class QueueStore:
         )
         return pd.DataFrame(rows, columns=["variant", *DECISION_COLUMNS])
 
-    def history(self, queue_id: str) -> pd.DataFrame:
-        """Every decision of the queue, oldest first."""
+    def history(self, queue_id: str, variant: str | None = None) -> pd.DataFrame:
+        """Every decision of the queue (or of its item ``variant``), oldest first.
+
+        The variant page asks for one item's: filtered here, not after reading a
+        queue's whole history per page view."""
+        query = sa.select(DECISION_TABLE).where(DECISION_TABLE.c.queue_id == queue_id)
+        if variant is not None:
+            query = query.where(DECISION_TABLE.c.variant == variant)
         with self.engine.connect() as connection:
             self._meta(connection, queue_id)
-            rows = (
-                connection.execute(
-                    sa.select(DECISION_TABLE)
-                    .where(DECISION_TABLE.c.queue_id == queue_id)
-                    .order_by(DECISION_TABLE.c.id)
-                )
-                .mappings()
-                .all()
-            )
+            rows = connection.execute(query.order_by(DECISION_TABLE.c.id)).mappings().all()
         return pd.DataFrame(rows, columns=[c.name for c in DECISION_TABLE.columns])
 
     def decide(self, queue_id: str, decision: Decision) -> dict[str, Any]:

@@ -609,8 +609,7 @@ def variant_facts(queues: QueueService, queue_id: str, key: str) -> dict[str, An
     score = float(item["score"]) if _present(item.get("score")) else None
     posterior = float(item["posterior"]) if _present(item.get("posterior")) else None
     explained = explanation(model, features, item)
-    history = queues.store.history(queue_id)
-    history = history[history["variant"] == key].iloc[::-1]
+    history = queues.store.history(queue_id, variant=key).iloc[::-1]
     neighbours = items["variant"].astype("string").fillna("")
     freq = frequency_rows(features)
     warnings = str(item.get("annotation_warnings") or "")
