@@ -25,8 +25,10 @@ to the same VCF from the same rows, and write bgzipped VCF:
   names the same 26 columns in both runs, whatever features the champion reads).
 
 Runs are interleaved within each repeat so that other load on the machine falls on
-all tools alike; the medians are reported. Wall time and peak RSS come from
-``os.wait4`` of each command's process.
+all tools alike; the medians are reported. Wall time is taken around each command;
+peak RSS and CPU time (``*_cpu_s``: user + system, ``bgzip`` included) come from GNU
+``time``. Each run's 1-minute load average before it starts is kept in ``runs``
+(``*_runs_load``): on a shared machine, a wall time means little without it.
 """
 
 from __future__ import annotations
@@ -211,16 +213,18 @@ def warm_up(score: bool) -> None:
     subprocess.run([sys.executable, "-c", code], env=child_env(), check=True)
 
 
-def measure(command: list[str]) -> tuple[float, float]:
-    """(wall seconds, peak RSS MB) of one command.
+def measure(command: list[str]) -> tuple[float, float, float]:
+    """(wall seconds, peak RSS MB, CPU seconds) of one command.
 
     The peak comes from GNU ``time``: a child forked from this (large) Python process
     keeps the parent's peak across ``exec``, so its own ``wait4`` figure would be inflated.
+    CPU is user + system time of the command and the children it waited for (``bgzip``):
+    on a machine shared with other work it shows what a run costs when wall time cannot.
     """
     with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
         start = time.perf_counter()
         done = subprocess.run(
-            [TIME, "-f", "%M", "-o", rss.name, *command],
+            [TIME, "-f", "%M %U %S", "-o", rss.name, *command],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             check=False,
@@ -229,7 +233,8 @@ def measure(command: list[str]) -> tuple[float, float]:
         seconds = time.perf_counter() - start
         if done.returncode != 0:
             raise RuntimeError(f"{command[:4]} failed: {done.stderr.decode()[-2000:]}")
-        return seconds, int(rss.read().split()[-1]) / 1024
+        peak, user, system = rss.read().split()[-3:]
+        return seconds, int(peak) / 1024, float(user) + float(system)
 
 
 def commands(paths: dict[str, Path], out: Path, columns: list[str]) -> dict[str, list[str]]:
@@ -302,14 +307,17 @@ def run_size(
         made.write_text(json.dumps({k: str(v) for k, v in paths.items()}))
     generated = time.perf_counter() - started
     names = [n for n in commands(paths, folder, columns) if score or n != "vipredict_score"]
-    timings: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
+    timings: dict[str, list[tuple[float, float, float]]] = {name: [] for name in names}
+    loads: dict[str, list[float]] = {name: [] for name in names}  # 1-min load average before
     for repeat in range(repeats):
         for name in names if repeat % 2 == 0 else reversed(names):
             out = folder / f"out-{name}.vcf.gz"
+            loads[name].append(round(os.getloadavg()[0], 2))
             timings[name].append(measure(commands(paths, out, columns)[name]))
+            wall, peak, cpu = timings[name][-1]
             print(
-                f"n={n:,} {name} run {repeat + 1}: {timings[name][-1][0]:.2f} s, "
-                f"{timings[name][-1][1]:.0f} MB",
+                f"n={n:,} {name} run {repeat + 1}: {wall:.2f} s, {peak:.0f} MB, {cpu:.1f} CPU s "
+                f"(load before {loads[name][-1]:.2f})",
                 flush=True,
             )
     identical = same_columns(folder / "out-vipredict.vcf.gz", folder / "out-bcftools.vcf.gz")
@@ -317,7 +325,9 @@ def run_size(
     for name, values in timings.items():
         result[f"{name}_s"] = round(statistics.median(v[0] for v in values), 3)
         result[f"{name}_peak_mb"] = round(statistics.median(v[1] for v in values), 1)
+        result[f"{name}_cpu_s"] = round(statistics.median(v[2] for v in values), 2)
         result[f"{name}_runs_s"] = [round(v[0], 3) for v in values]
+        result[f"{name}_runs_load"] = loads[name]
     if keep:  # inputs kept for the next run (generating 10^7 takes minutes), outputs not
         for out in folder.glob("out-*.vcf.gz"):
             out.unlink()

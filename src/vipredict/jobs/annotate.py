@@ -13,9 +13,14 @@ Built for exome- and genome-sized VCFs against a dbNSFP-sized store on one machi
   line is one record and gets ``VIP_ERR`` alone, before any per-ALT work;
 * the SNVs are joined to the store in DuckDB (one partition and one position range
   per block: :class:`~vipredict.store.partitioned.Store`), scored through
-  :meth:`~vipredict.model.scorer.Scorer.score_features` (the code path of
-  ``predict`` and the service) and written by :class:`~vipredict.io.vcf.InfoWriter`,
-  the one writer of ``VIP_*`` fields (``POST /predict/vcf`` writes through it too);
+  :meth:`~vipredict.model.scorer.Scorer.row_evidence` (the core of ``predict`` and
+  the service) on a float64 matrix of the matched rows, and written by
+  :class:`~vipredict.io.vcf.InfoWriter`, the one writer of ``VIP_*`` fields
+  (``POST /predict/vcf`` writes through it too);
+* with a scorer, block *n+1* is scored in a second thread while block *n* is
+  written and block *n+2* looked up (:func:`_annotated_blocks`; LightGBM, DuckDB
+  and most Arrow kernels release the GIL), with at most three blocks held, so
+  blocks are half the size (:data:`~vipredict.io.vcf.BLOCK_BYTES` / 2);
 * the output is BGZF, tabix-ready, compressed by htslib's ``bgzip`` in its own
   process when there is one, else by pysam in this one.
 
@@ -38,8 +43,9 @@ from __future__ import annotations
 import ctypes
 import os
 import platform
-from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections import Counter, deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -70,7 +76,7 @@ from vipredict.store.partitioned import INFO_COLUMN, QUERY_SCHEMA, Store
 from vipredict.variants import VariantError, contig_lengths, normalise_build, normalise_chrom
 
 if TYPE_CHECKING:  # MLflow and the models load only when scoring is asked for
-    from vipredict.model.scorer import Scorer
+    from vipredict.model.scorer import FeatureMatrix, Scorer
 
 _BASES = pa.array(["A", "C", "G", "T"])
 #: A column handed to Arrow: an Arrow array, a NumPy array or a plain sequence.
@@ -109,11 +115,24 @@ class _Alleles:
 
 @dataclass
 class _Lookup:
-    """Per allele: the store row it matched (-1 if none) and its results."""
+    """Per allele: the store row it matched (-1 if none) and its results (``pending``:
+    the matched rows are still to be scored, by :meth:`BlockAnnotator.score`)."""
 
     found: pa.Table
     matched: np.ndarray
     results: AlleleResults
+    pending: bool = False
+
+
+@dataclass
+class _Block:
+    """One block of VCF lines between its stages: looked up, then scored, then written."""
+
+    lines: pa.Array
+    fields: list[pa.Array]
+    alleles: _Alleles
+    counts: np.ndarray
+    lookup: _Lookup
 
 
 def _canonical_contigs(chrom: pa.Array) -> pa.Array:
@@ -183,6 +202,7 @@ class BlockAnnotator:
         build: str | BuildChoice,
         slice_records: int = 32_768,
         csq: CsqFormat | None = None,
+        score_threads: int | None = None,
     ) -> None:
         self.store = store
         self.scorer = scorer
@@ -196,6 +216,8 @@ class BlockAnnotator:
         #: A VEP VCF's CSQ fields: scored from its own annotations (only with a scorer).
         self.csq = csq if scorer is not None else None
         self.slice_records = slice_records
+        #: LightGBM's prediction threads (None: its default, ``OMP_NUM_THREADS``).
+        self.score_threads = score_threads
         #: What the model reads (its evidence inputs among them decide ``no_features``).
         self.model_columns = list(scorer.evidence_model.feature_names) if scorer else []
         #: The store's pre-rendered INFO text is used when it renders exactly these columns.
@@ -280,29 +302,52 @@ class BlockAnnotator:
         stored = match.refs["ref"].to_numpy(zero_copy_only=False)
         asked_ref = pc.take(alleles.loci["ref"], pa.array(rows)).to_numpy(zero_copy_only=False)
         errors[rows[stored != asked_ref]] = "ref_mismatch"
-        return _Lookup(found, matched, self._score(found, matched, errors))
-
-    def _score(self, found: pa.Table, matched: np.ndarray, errors: np.ndarray) -> AlleleResults:
-        """Evidence of the block's matched rows in one call (:meth:`Scorer.row_evidence`,
-        the core of ``predict`` and the service), spread back over the alleles."""
         n = len(errors)
-        results = AlleleResults(
+        unscored = AlleleResults(
             np.full(n, np.nan),
             np.full(n, np.nan),
             np.full(n, ".", dtype=object),
             errors,
             np.full(n, np.nan),
         )
+        return _Lookup(found, matched, unscored, pending=self.scorer is not None)
+
+    def _feature_matrix(self, found: pa.Table) -> FeatureMatrix:
+        """The model's columns of the matched rows as one float64 array (NaN: missing)."""
+        from vipredict.model.scorer import FeatureMatrix
+
+        values = np.empty((found.num_rows, len(self.model_columns)), dtype=np.float64)
+        for j, name in enumerate(self.model_columns):
+            column = pc.cast(found[name], pa.float64())
+            values[:, j] = column.to_numpy()
+        return FeatureMatrix(values, tuple(self.model_columns))
+
+    def score(self, block: _Block) -> _Block:
+        """Evidence of the block's matched rows in one call (:meth:`Scorer.row_evidence`,
+        the core of ``predict`` and the service), spread back over its alleles.
+
+        Touches only this block, so it may run in another thread while the next
+        block is looked up (:func:`_annotated_blocks`): LightGBM and most of the
+        Arrow and NumPy work release the GIL.
+        """
+        lookup = block.lookup
+        if self.scorer is None or not lookup.pending:
+            return block
+        lookup.pending = False
+        results, matched = lookup.results, lookup.matched
         hit = np.flatnonzero(matched >= 0)
-        if self.scorer is not None and len(hit):
-            scored = self.scorer.row_evidence(found.select(self.model_columns).to_pandas())
-            order = matched[hit]
-            results.score[hit] = scored.score[order]
-            results.posterior[hit] = scored.posterior[order]
-            results.evidence[hit] = scored.evidence[order]
-            results.error[hit] = scored.error[order]
-            results.mis_prd[hit] = scored.mis_prd[order]
-        return results
+        if not len(hit):
+            return block
+        scored = self.scorer.row_evidence(
+            self._feature_matrix(lookup.found), threads=self.score_threads
+        )
+        order = matched[hit]
+        results.score[hit] = scored.score[order]
+        results.posterior[hit] = scored.posterior[order]
+        results.evidence[hit] = scored.evidence[order]
+        results.error[hit] = scored.error[order]
+        results.mis_prd[hit] = scored.mis_prd[order]
+        return block
 
     # ---- a VEP VCF: its own annotations, through predict's reader and scorer
 
@@ -367,6 +412,10 @@ class BlockAnnotator:
 
     def __call__(self, lines: pa.Array) -> Iterator[pa.Array]:
         """Annotated lines of one block, each ending in a newline, in input order (in slices)."""
+        yield from self.texts(self.score(self.prepare(lines)))
+
+    def prepare(self, lines: pa.Array) -> _Block:
+        """A block parsed and looked up in the store (a VEP VCF's: scored from its CSQ)."""
         tabs = pc.count_substring(lines, "\t").to_numpy()
         short = np.flatnonzero(tabs < FIELD_COUNT - 1)
         padded = lines
@@ -381,6 +430,17 @@ class BlockAnnotator:
         else:
             alleles, counts = self._alleles(lines, fields)
             lookup = self._lookup(alleles)
+        return _Block(lines, fields, alleles, counts, lookup)
+
+    def texts(self, block: _Block) -> Iterator[pa.Array]:
+        """The block's annotated lines (scored: :meth:`score`), counted in the report."""
+        lines, fields, alleles, counts, lookup = (
+            block.lines,
+            block.fields,
+            block.alleles,
+            block.counts,
+            block.lookup,
+        )
         self._count(counts, lookup)
         results = lookup.results
         for a in range(0, len(lines), self.slice_records):
@@ -453,6 +513,7 @@ def _annotator(
     columns: Sequence[str] | None,
     build: BuildChoice,
     csq: CsqFormat | None = None,
+    score_threads: int | None = None,
 ) -> BlockAnnotator:
     """A checked annotator: the store holds the model's features and every asked column."""
     if scorer is not None:
@@ -463,7 +524,7 @@ def _annotator(
     unknown = [c for c in chosen if c not in store.info_headers]
     if unknown:
         raise KeyError(f"not features of the store: {', '.join(unknown)}")
-    return BlockAnnotator(store, scorer, chosen, build, csq=csq)
+    return BlockAnnotator(store, scorer, chosen, build, csq=csq, score_threads=score_threads)
 
 
 def annotate_vcf(
@@ -473,8 +534,9 @@ def annotate_vcf(
     scorer: Scorer | None = None,
     columns: Sequence[str] | None = None,
     build: str | None = None,
-    block_bytes: int = BLOCK_BYTES,
+    block_bytes: int | None = None,
     show_progress: bool = True,
+    score_threads: int | None = None,
 ) -> AnnotationReport:
     """Write ``input_path`` to ``output`` with features and, given a scorer, evidence.
 
@@ -484,10 +546,12 @@ def annotate_vcf(
     """
     header, longest = read_header(input_path)
     choice = choose_build(header, build)
-    annotator = _annotator(store, scorer, columns, choice, csq_format(header))
+    annotator = _annotator(store, scorer, columns, choice, csq_format(header), score_threads)
     partial = output.with_name(f".partial-{os.getpid()}-{output.name}")  # same suffix
     output.parent.mkdir(parents=True, exist_ok=True)
     head = ("\n".join(annotator.writer.header(header, store.info_headers)) + "\n").encode()
+    if block_bytes is None:  # scoring keeps two blocks in flight (_annotated_blocks): halved
+        block_bytes = BLOCK_BYTES if scorer is None else BLOCK_BYTES // 2
     block = max(block_bytes, 64 * longest)
     try:
         while True:
@@ -545,10 +609,40 @@ def _write(
         byte_progress(size, f"annotating {source.name}", show_progress) as advance,
     ):
         write(head)
-        for lines, consumed in body_blocks(source, skip, block):
-            for text in annotator(lines):
+        for ready, consumed in _annotated_blocks(annotator, body_blocks(source, skip, block)):
+            for text in annotator.texts(ready):
                 write(text_bytes(text))
             advance(consumed)
+
+
+def _annotated_blocks(
+    annotator: BlockAnnotator, blocks: Iterable[tuple[pa.Array, int]], ahead: int = 1
+) -> Iterator[tuple[_Block, int]]:
+    """Blocks looked up and scored, in order, with their input bytes.
+
+    With a scorer, block *n+1* is scored in a second thread while this one writes
+    block *n* and looks up *n+2* (the DuckDB join, LightGBM and most Arrow kernels
+    release the GIL), so the two cores are both busy. At most ``ahead`` blocks wait
+    for scoring, which bounds memory to a few blocks.
+    """
+    if annotator.scorer is None:
+        for lines, consumed in blocks:
+            yield annotator.prepare(lines), consumed
+        return
+    with ThreadPoolExecutor(1, thread_name_prefix="vipredict-score") as pool:
+        waiting: deque[tuple[Future[_Block], int]] = deque()
+        try:
+            for lines, consumed in blocks:
+                waiting.append((pool.submit(annotator.score, annotator.prepare(lines)), consumed))
+                if len(waiting) > ahead:
+                    future, done = waiting.popleft()
+                    yield future.result(), done
+            while waiting:
+                future, done = waiting.popleft()
+                yield future.result(), done
+        finally:
+            for future, _ in waiting:
+                future.cancel()
 
 
 def index_vcf(path: Path) -> Path:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -124,7 +124,7 @@ RESULT_FIELDS: tuple[ResultField, ...] = (
     ResultField("error", "string", "named per-variant error, empty when scored"),
     ResultField("error_detail", "string", "what the error means for this variant"),
 )
-RESULT_COLUMNS: tuple[str, ...] = tuple(field.name for field in RESULT_FIELDS)
+RESULT_COLUMNS: tuple[str, ...] = tuple(f.name for f in RESULT_FIELDS)
 #: The result columns of each guideline version (the others belong to every deployment).
 GUIDELINE_COLUMNS: dict[str, tuple[str, ...]] = {
     g: tuple(f.name for f in RESULT_FIELDS if f.guideline == g) for g in GUIDELINES
@@ -225,6 +225,56 @@ def has_enough_annotation(model: LoadedModel, features: pd.DataFrame) -> np.ndar
 
 
 @dataclass(frozen=True)
+class FeatureMatrix:
+    """Feature rows as one float64 array (NaN where a value is missing) and its column names.
+
+    What :func:`row_evidence` routes and scores: the profiles' boosters read float64
+    rows anyway, so a caller that holds Arrow columns (``annotate``, a block of a
+    genome's VCF) builds this without a pandas frame in between.
+    """
+
+    values: np.ndarray
+    columns: tuple[str, ...]
+    _where: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.values.ndim != 2 or self.values.shape[1] != len(self.columns):
+            raise ValueError(f"{self.values.shape} values for {len(self.columns)} columns")
+        object.__setattr__(self, "_where", {c: i for i, c in enumerate(self.columns)})
+
+    @classmethod
+    def of_frame(cls, features: pd.DataFrame, columns: Iterable[str]) -> FeatureMatrix:
+        """``columns`` of ``features`` that it has, as float64 (None and NA become NaN)."""
+        present = [c for c in dict.fromkeys(columns) if c in features.columns]
+        values = features[present].to_numpy(dtype=np.float64, na_value=np.nan)
+        return cls(np.ascontiguousarray(values), tuple(present))
+
+    def __len__(self) -> int:
+        return int(self.values.shape[0])
+
+    def positions(self, names: Iterable[str]) -> list[int]:
+        """Column index of each name (a ``KeyError`` names a column the rows lack)."""
+        return [self._where[name] for name in names]
+
+
+def _needed_columns(model: LoadedModel) -> list[str]:
+    """Every column :func:`row_evidence` reads: profile sources and features, evidence inputs."""
+    names = [n for p in model.profiles for n in (*p.profile.sources, *p.feature_names)]
+    return list(dict.fromkeys([*names, *_EVIDENCE_INPUTS]))
+
+
+def route_codes(model: LoadedModel, features: FeatureMatrix) -> np.ndarray:
+    """Index in ``model.profiles`` of the profile that scores each row (-1: none carried in
+    full): :func:`route` on arrays, the first profile whose every source the row carries."""
+    present = ~np.isnan(features.values)
+    codes = np.full(len(features), -1, dtype=np.int64)
+    for i, profile in enumerate(model.profiles):
+        carried = present[:, features.positions(profile.profile.sources)].all(axis=1)
+        codes[(codes < 0) & carried] = i
+    return codes
+
+
+@dataclass(frozen=True)
 class RowEvidence:
     """Evidence of feature rows as arrays, one entry per row: the core every answer is made of.
 
@@ -242,34 +292,48 @@ class RowEvidence:
     error: np.ndarray
 
 
-def row_evidence(model: LoadedModel, features: pd.DataFrame) -> RowEvidence:
+def row_evidence(
+    model: LoadedModel, features: pd.DataFrame | FeatureMatrix, threads: int | None = None
+) -> RowEvidence:
     """:class:`RowEvidence` of feature rows: one model call per profile on all its rows.
 
     Arrays only (no per-row Python, no frame assembled per profile), so that
     ``annotate`` can score a block of a genome's VCF at once; :func:`profile_evidence`
-    and :meth:`Scorer.score_features` build their frames from the same arrays.
+    and :meth:`Scorer.score_features` build their frames from the same arrays. A
+    frame is read as the :class:`FeatureMatrix` of the columns routing and scoring
+    need. ``threads``: LightGBM's prediction threads (None: its default).
     """
-    routes = route(model, features).astype(str)
-    n = len(features)
+    matrix = (
+        features
+        if isinstance(features, FeatureMatrix)
+        else FeatureMatrix.of_frame(features, _needed_columns(model))
+    )
+    codes = route_codes(model, matrix)
+    names = np.array([p.name for p in model.profiles] + [""], dtype=object)
+    routes = names[codes].astype(str)  # code -1 picks the trailing ""
+    n = len(matrix)
     score, posterior, mis_prd = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
     evidence = np.full(n, NO_EVIDENCE, dtype=object)
-    for profile in model.profiles:
-        rows = routes == profile.name
-        if rows.any():
-            scores = profile.predict(features.loc[rows])
-            calibration = profile.calibration
-            score[rows] = scores
-            posterior[rows] = local_posterior(scores, calibration)
-            evidence[rows] = assign_evidence(scores, calibration.thresholds)
-            mis_prd[rows] = mis_prd_points(
-                scores,
-                calibration.thresholds,
-                calibration.three_point,
-                caps=caps_of(model, calibration),
-            )
-    inputs = [c for c in _EVIDENCE_INPUTS if c in features.columns]
-    judged = features[inputs].notna().any(axis=1).to_numpy()
-    thin = np.where(routes != "", "", "insufficient_annotation")
+    options = {} if threads is None else {"num_threads": threads}
+    for i, profile in enumerate(model.profiles):
+        rows = np.flatnonzero(codes == i)
+        if not len(rows):
+            continue
+        values = matrix.values[np.ix_(rows, matrix.positions(profile.feature_names))]
+        scores = np.asarray(profile.booster.predict(values, **options))
+        calibration = profile.calibration
+        score[rows] = scores
+        posterior[rows] = local_posterior(scores, calibration)
+        evidence[rows] = assign_evidence(scores, calibration.thresholds)
+        mis_prd[rows] = mis_prd_points(
+            scores,
+            calibration.thresholds,
+            calibration.three_point,
+            caps=caps_of(model, calibration),
+        )
+    inputs = [c for c in _EVIDENCE_INPUTS if c in matrix.columns]
+    judged = ~np.isnan(matrix.values[:, matrix.positions(inputs)]).all(axis=1)
+    thin = np.where(codes >= 0, "", "insufficient_annotation")
     error = np.where(judged, thin, "no_features").astype(object)
     return RowEvidence(score, posterior, evidence, mis_prd, routes, error)
 
@@ -345,15 +409,21 @@ def warnings_of(model: LoadedModel, features: pd.DataFrame, profiles: np.ndarray
     )
     richest = model.profiles[0].profile
     present = features[list(richest.sources)].notna().to_numpy()
-    out = []
-    for i, text in enumerate(given):
-        lacking = [s for s, ok in zip(richest.sources, present[i], strict=True) if not ok]
-        items = [text] if text else []
-        if lacking:
-            scored_by = f"scored by profile {profiles[i]}" if profiles[i] else "no profile complete"
-            items.append(f"missing: {', '.join(lacking)} ({scored_by})")
-        out.append("; ".join(items))
-    return out
+    return [
+        row_warnings(text, [s for s, ok in zip(richest.sources, present[i], strict=True) if not ok],
+                     profiles[i])
+        for i, text in enumerate(given)
+    ]  # fmt: skip
+
+
+def row_warnings(given: str, lacking: Sequence[str], profile: str) -> str:
+    """One row's ``annotation_warnings``: its reader's, then the richest profile's sources
+    it lacks and which profile scored it instead."""
+    items = [given] if given else []
+    if lacking:
+        scored_by = f"scored by profile {profile}" if profile else "no profile complete"
+        items.append(f"missing: {', '.join(lacking)} ({scored_by})")
+    return "; ".join(items)
 
 
 def finalise(rows: pd.DataFrame) -> pd.DataFrame:
@@ -474,13 +544,15 @@ class Scorer:
         out["error_detail"] = out["error"].map(ERROR_DETAILS).fillna("")
         return out
 
-    def row_evidence(self, features: pd.DataFrame) -> RowEvidence:
+    def row_evidence(
+        self, features: pd.DataFrame | FeatureMatrix, threads: int | None = None
+    ) -> RowEvidence:
         """Evidence and errors of feature rows as arrays (:func:`row_evidence`).
 
         The core of :meth:`score_features` without the frame, the warnings and the
         priority score: what ``annotate`` writes, for a block of rows at once.
         """
-        return row_evidence(self.evidence_model, features)
+        return row_evidence(self.evidence_model, features, threads)
 
     def frequency_of(self, features: pd.DataFrame) -> list[dict[str, dict[str, Any]]]:
         """BA1/BS1/PM2_Supporting of each row, at this scorer's BS1 threshold."""
