@@ -44,6 +44,9 @@ DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 DEFAULT_PRELOAD_ROWS = 200_000
 #: Answers a service over a larger store keeps ready (``VIPREDICT_CACHE_ROWS``).
 DEFAULT_CACHE_ROWS = 50_000
+#: Most service worker processes chosen when ``VIPREDICT_WORKERS`` is unset (each holds
+#: its own models and answer cache, about 0.6 GB over an on-demand store).
+MAX_AUTO_WORKERS = 4
 #: BS1 is gene/disease-specific in practice; 1% group-max FAF95 is only a generic default.
 DEFAULT_BS1_FAF = 0.01
 #: Guideline versions whose evidence fields vipredict can report (``VIPREDICT_GUIDELINES``):
@@ -121,6 +124,9 @@ class Settings:
     preload_rows: int = DEFAULT_PRELOAD_ROWS
     #: ``VIPREDICT_CACHE_ROWS``: answers kept ready when the store is larger than that.
     cache_rows: int = DEFAULT_CACHE_ROWS
+    #: ``VIPREDICT_WORKERS``: the service's worker processes (None: chosen from the store,
+    #: :func:`vipredict.service.predictor.service_workers`).
+    workers: int | None = None
 
     def curator_of(self, key: str) -> str:
         """Who a key speaks for: its configured curator id, else ``key-<8 hex of its sha256>``.
@@ -292,6 +298,7 @@ def get_settings(env: Mapping[str, str] | None = None) -> Settings:
         guidelines=_guidelines(env),
         preload_rows=_non_negative_int(env, "VIPREDICT_PRELOAD_ROWS", DEFAULT_PRELOAD_ROWS),
         cache_rows=_positive_int(env, "VIPREDICT_CACHE_ROWS", DEFAULT_CACHE_ROWS),
+        workers=_positive_int(env, "VIPREDICT_WORKERS", 0) or None,
     )
 
 

@@ -18,14 +18,21 @@ import pandas as pd
 import pytest
 
 from vipredict.acmg import BA1_FAF
-from vipredict.config import DEFAULT_BS1_FAF, Limits, Settings, SettingsError, get_settings
+from vipredict.config import (
+    DEFAULT_BS1_FAF,
+    MAX_AUTO_WORKERS,
+    Limits,
+    Settings,
+    SettingsError,
+    get_settings,
+)
 from vipredict.features.frequency import GRPMAX_EXCLUDED
 from vipredict.io.files import json_safe
 from vipredict.io.vcf import VIP_INFO_HEADERS
 from vipredict.model.registry import LoadedModel
 from vipredict.model.scorer import frequency_evidence
 from vipredict.schema import CONSERVATION_SCORES, FUNCTIONAL_SCORES
-from vipredict.service.predictor import PredictionService
+from vipredict.service.predictor import PredictionService, service_workers
 from vipredict.service.schemas import VariantIn
 from vipredict.service.security import ServingError, decode_upload
 from vipredict.variants import parse_variant_key
@@ -184,6 +191,22 @@ def test_a_store_past_the_preload_bound_is_answered_on_demand_within_the_cache_b
         status = bounded.cache_status()
         assert status["scored"] <= 5 and status["explained"] <= 5
     assert prediction_service.cache_status()["limit"] is None
+
+
+def test_workers_follow_the_setting_else_the_store(tiny_home: Settings, monkeypatch):
+    """VIPREDICT_WORKERS wins; unset, a preloaded store gets one worker (each more would
+    score it whole again) and a store answered on demand one per core, at most four."""
+    assert service_workers(dataclasses.replace(tiny_home, workers=3)) == 3
+    assert service_workers(dataclasses.replace(tiny_home, workers=None)) == 1
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    large = dataclasses.replace(tiny_home, workers=None, preload_rows=0)
+    assert service_workers(large) == 2
+    monkeypatch.setattr("os.cpu_count", lambda: 64)
+    assert service_workers(large) == MAX_AUTO_WORKERS
+    assert get_settings({"VIPREDICT_WORKERS": "2"}).workers == 2
+    assert get_settings({}).workers is None
+    with pytest.raises(SettingsError, match="VIPREDICT_WORKERS"):
+        get_settings({"VIPREDICT_WORKERS": "0"})
 
 
 def test_top_features_are_the_largest_contributions(

@@ -37,7 +37,7 @@ from vipredict.config import configure_runtime_env
 from vipredict.deadline import DeadlineExceeded
 from vipredict.model.registry import ModelNotReadyError
 from vipredict.service.bentoml_fixes import apply_fixes
-from vipredict.service.predictor import PredictionService, preflight
+from vipredict.service.predictor import PredictionService, preflight, service_workers
 from vipredict.service.queue import QueueService
 from vipredict.service.schemas import VariantIn, VariantOut
 from vipredict.service.security import (
@@ -132,10 +132,17 @@ def _refuse(message: str, status: int) -> None:
     sys.exit(status)
 
 
+#: Worker processes, chosen when BentoML imports the service (before any worker starts):
+#: ``VIPREDICT_WORKERS``, else one for a preloaded store and one per core for a large one.
+WORKERS = service_workers()
+
+
 @bentoml.service(
     name="vipredict",
-    workers=1,
-    traffic={"timeout": REQUEST_TIMEOUT_S, "max_concurrency": MAX_CONCURRENCY},
+    workers=WORKERS,
+    # BentoML divides max_concurrency among the workers: give it the per-worker bound times
+    # the workers, or two workers would refuse past 16 requests each.
+    traffic={"timeout": REQUEST_TIMEOUT_S, "max_concurrency": MAX_CONCURRENCY * WORKERS},
 )
 @bentoml.asgi_app(model_app, path="/")
 class VariantPredictor:
