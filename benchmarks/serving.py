@@ -15,10 +15,10 @@ answered on demand. Every bulk request, every single-variant request of the late
 phases and of the 60 s load asks keys never asked before (cold: index look-up,
 scoring and TreeSHAP per request); the ``warm_*`` figures ask again keys already
 answered (the bounded cache). Keys are real store keys drawn at random across the
-store's row groups. ``--workers`` sets ``VIPREDICT_WORKERS``; RSS figures are the
+store's row groups. ``--workers`` sets ``VIPREDICT_WORKERS`` (default: the service
+chooses, :func:`~vipredict.service.predictor.service_workers`); RSS figures are the
 largest worker's.
 """
-
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ import pyarrow.parquet as pq
 
 from vipredict.config import configure_runtime_env, get_settings
 from vipredict.service.bento import SERVICE_REF
-from vipredict.service.predictor import PredictionService
+from vipredict.service.predictor import PredictionService, service_workers
 from vipredict.service.schemas import VariantIn
 from vipredict.store.partitioned import Store
 
@@ -137,10 +137,21 @@ def rss_mb(root_pid: int) -> float:
 def start_server(port: int) -> tuple[subprocess.Popen, float]:
     start = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "bentoml", "serve", SERVICE_REF,
-         "--host", "127.0.0.1", "--port", str(port)],
-        env=os.environ.copy(), start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "bentoml",
+            "serve",
+            SERVICE_REF,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env=os.environ.copy(),
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     while time.perf_counter() - start < 300:
         if process.poll() is not None:
@@ -182,8 +193,9 @@ class KeyPool:
             return body
 
 
-def run_pool(port: int, pool: KeyPool, n_clients: int,
-                keep_going: Callable[[int], bool]) -> tuple[list[float], int]:
+def run_pool(
+    port: int, pool: KeyPool, n_clients: int, keep_going: Callable[[int], bool]
+) -> tuple[list[float], int]:
     """``n_clients`` threads of single-variant requests; latencies (ms) and error count."""
     latencies: list[float] = []
     errors = [0]
@@ -298,18 +310,23 @@ def measure_store(args: argparse.Namespace) -> dict[str, Any]:
         deadline = time.perf_counter() + args.load_seconds
         pool = KeyPool(rest)
         latencies, errors = run_pool(port, pool, 8, lambda _: time.perf_counter() < deadline)
-        result.update(load_seconds=args.load_seconds, load_requests=len(latencies),
-                      load_errors=errors, load_p50_ms=percentile(latencies, 0.50),
-                      load_p99_ms=percentile(latencies, 0.99),
-                      load_keys_exhausted=pool.given >= len(pool.bodies),
-                      rss_end_mb=rss_mb(process.pid))
+        result.update(
+            load_seconds=args.load_seconds,
+            load_requests=len(latencies),
+            load_errors=errors,
+            load_p50_ms=percentile(latencies, 0.50),
+            load_p99_ms=percentile(latencies, 0.99),
+            load_keys_exhausted=pool.given >= len(pool.bodies),
+            rss_end_mb=rss_mb(process.pid),
+        )
         model = json.loads(Client(port).request("GET", "/model")[1])
         result["cache"] = model["cache"]
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=60)
     result["http_vs_in_process"] = round(
-        result["http_bulk_variants_per_s"] / result["in_process_variants_per_s"], 3)
+        result["http_bulk_variants_per_s"] / result["in_process_variants_per_s"], 3
+    )
     result["rss_growth_over_load"] = round(result["rss_end_mb"] / result["rss_start_mb"] - 1, 3)
     result["median_load_rps"] = round(result["load_requests"] / args.load_seconds, 1)
     result["keys"] = "cold: every key asked once, except the warm_* phase (cached answers)"
@@ -355,8 +372,9 @@ def http_bulk_rate(port: int, keys: list[str], repeats: int) -> float:
     return repeats * len(keys) / (time.perf_counter() - start)
 
 
-def run_clients(port: int, keys: list[str], n_clients: int,
-                keep_going: Callable[[int], bool]) -> tuple[list[float], int]:
+def run_clients(
+    port: int, keys: list[str], n_clients: int, keep_going: Callable[[int], bool]
+) -> tuple[list[float], int]:
     """``n_clients`` threads of single-variant requests; latencies (ms) and error count."""
     bodies = [json.dumps({"variants": [{"variant": k}]}).encode() for k in keys[:2000]]
     latencies: list[float] = []
@@ -418,14 +436,19 @@ def measure_preloaded(args: argparse.Namespace) -> dict[str, Any]:
         result["rss_start_mb"] = rss_mb(process.pid)
         deadline = time.perf_counter() + args.load_seconds
         latencies, errors = run_clients(port, keys, 8, lambda _: time.perf_counter() < deadline)
-        result.update(load_seconds=args.load_seconds, load_requests=len(latencies),
-                      load_errors=errors, load_p99_ms=percentile(latencies, 0.99),
-                      rss_end_mb=rss_mb(process.pid))
+        result.update(
+            load_seconds=args.load_seconds,
+            load_requests=len(latencies),
+            load_errors=errors,
+            load_p99_ms=percentile(latencies, 0.99),
+            rss_end_mb=rss_mb(process.pid),
+        )
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=60)
     result["http_vs_in_process"] = round(
-        result["http_bulk_variants_per_s"] / result["in_process_variants_per_s"], 3)
+        result["http_bulk_variants_per_s"] / result["in_process_variants_per_s"], 3
+    )
     result["median_load_rps"] = round(result["load_requests"] / args.load_seconds, 1)
     result["cpu_count"] = os.cpu_count()
     result["python"] = sys.version.split()[0]
@@ -436,26 +459,46 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, required=True)
     parser.add_argument("--store", type=Path, help="serve this store (default: the home's)")
-    parser.add_argument("--repeats", type=int, default=None,
-                        help="10,000-variant requests (default: 5, with --store 3)")
-    parser.add_argument("--cache-rows", type=int, default=20_000,
-                        help="VIPREDICT_CACHE_ROWS of the service (full before the load phase)")
-    parser.add_argument("--latency-requests", type=int, default=2000,
-                        help="single-variant requests per concurrency level")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="10,000-variant requests (default: 5, with --store 3)",
+    )
+    parser.add_argument(
+        "--cache-rows",
+        type=int,
+        default=20_000,
+        help="VIPREDICT_CACHE_ROWS of the service (full before the load phase)",
+    )
+    parser.add_argument(
+        "--latency-requests",
+        type=int,
+        default=2000,
+        help="single-variant requests per concurrency level",
+    )
     parser.add_argument("--load-seconds", type=float, default=60.0)
-    parser.add_argument("--workers", type=int, default=1,
-                        help="VIPREDICT_WORKERS of the service (each holds its own models)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="VIPREDICT_WORKERS of the service (default: the service's own "
+        "choice, one per core for a store answered on demand)",
+    )
     args = parser.parse_args()
-    os.environ["VIPREDICT_WORKERS"] = str(args.workers)
+    if args.workers is not None:
+        os.environ["VIPREDICT_WORKERS"] = str(args.workers)
     if args.store is None:
         args.repeats = args.repeats or 5
+        workers = service_workers()
         result = measure_preloaded(args)
     else:
         args.repeats = args.repeats or 3
         os.environ["VIPREDICT_CACHE_ROWS"] = str(args.cache_rows)
         with serving_home(args.store):
+            workers = service_workers()
             result = measure_store(args)
-    result["workers"] = args.workers
+    result["workers"] = workers
     result["load_avg_after"] = [round(x, 2) for x in os.getloadavg()]
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")
