@@ -3,7 +3,8 @@
 Usage::
 
     python benchmarks/store.py --output benchmarks/results/store.json \\
-        [--sizes 1e6 1e7] [--workdir DIR] [--keep]
+        [--sizes 1e6 1e7] [--workdir DIR] [--keep] [--plot docs/images/store_scaling.png]
+    python benchmarks/store.py --replot store.json --plot docs/images/store_scaling.png
 
 For each size, a dbNSFP-format TSV is written and then:
 
@@ -391,9 +392,42 @@ def ingest_report(sizes: list[int], runs: list[dict]) -> dict[str, Any]:
     }
 
 
+def plot(report: dict[str, Any], path: Path) -> None:
+    """Log-log plot of ingest time, the DuckDB floor and the 85-million-row extrapolation."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = np.asarray(report["sizes"], dtype=float)
+    ingest_s = sizes / np.asarray(report["ingest_rows_per_s"], dtype=float)
+    copy_s = sizes / np.asarray(report["duckdb_copy_rows_per_s"], dtype=float)
+    fig, (time_ax, rss_ax) = plt.subplots(1, 2, figsize=(11, 4.2))
+    time_ax.plot(sizes, ingest_s, marker="o", label="vipredict add-dbnsfp")
+    time_ax.plot(sizes, copy_s, marker="o", label="DuckDB TSV -> parquet copy (the floor)")
+    time_ax.plot(sizes, 2 * copy_s, ls=":", color="grey", label="target: half the copy rate")
+    full = report["extrapolated_85m_rows_minutes"] * 60
+    time_ax.plot([sizes[-1], DBNSFP_ROWS], [ingest_s[-1], full], ls="--", color="C0")
+    label = f"{DBNSFP_ROWS / 1e6:.0f}M rows, extrapolated: {full / 60:.1f} min"
+    time_ax.scatter([DBNSFP_ROWS], [full], marker="x", color="C0", label=label)
+    time_ax.set(xscale="log", yscale="log", xlabel="dbNSFP rows", ylabel="wall time (s)")
+    time_ax.set_title("Ingest into the store")
+    time_ax.legend(fontsize=8)
+    rss_ax.plot(sizes, report["ingest_peak_rss_mb"], marker="o", label="largest process")
+    if "ingest_peak_rss_tree_mb" in report:
+        rss_ax.plot(sizes, report["ingest_peak_rss_tree_mb"], marker="o", label="all processes")
+    rss_ax.set(xscale="log", yscale="log", xlabel="dbNSFP rows", ylabel="peak RSS (MB)")
+    rss_ax.set_title("Peak memory")
+    rss_ax.legend(fontsize=8)
+    fig.suptitle("real dbNSFP rows on made-up positions (synthetic); 2 cores", fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--output", type=Path, required=True, help="JSON to write")
+    parser.add_argument("--output", type=Path, help="JSON to write (needed unless --replot)")
     parser.add_argument(
         "--sizes", nargs="*", default=["1e6", "1e7"], help="TSV lines per run (none: no ingest)"
     )
@@ -403,7 +437,22 @@ def main() -> None:
         "--serve-store", type=Path, help="also write a store of --serve-rows rows here (serving)"
     )
     parser.add_argument("--serve-rows", default="1e8", help="rows of the --serve-store store")
+    parser.add_argument(
+        "--plot", type=Path, help="log-log plot of ingest cost against size (PNG) from the run"
+    )
+    parser.add_argument(
+        "--replot",
+        type=Path,
+        help="draw --plot from this earlier --output JSON instead of running anything",
+    )
     args = parser.parse_args()
+    if args.replot is not None:
+        if args.plot is None:
+            sys.exit("--replot needs --plot PATH")
+        plot(json.loads(args.replot.read_text()), args.plot)
+        return
+    if args.output is None:
+        sys.exit("--output PATH.json is needed")
     sizes = parse_sizes(args.sizes)
     # The serving store resamples the home's store: read it before the scratch home is set.
     real = Store.open().read_all() if args.serve_store else None
@@ -437,6 +486,8 @@ def main() -> None:
         report["synthetic"] = "; ".join(filter(None, [report["synthetic"], SERVE_SYNTHETIC]))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=1) + "\n")
+    if args.plot is not None and "ingest_rows_per_s" in report:
+        plot(report, args.plot)
     print(json.dumps({k: v for k, v in report.items() if k != "runs"}, indent=1))
 
 
