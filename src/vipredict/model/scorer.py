@@ -64,7 +64,7 @@ from vipredict.model.registry import (
     setup_mlflow,
 )
 from vipredict.schema import CONSERVATION_SCORES, FUNCTIONAL_SCORES
-from vipredict.store.partitioned import Store, StoreMissingError, locus_queries
+from vipredict.store.partitioned import Store, StoreMissingError, locus_queries, miss
 
 logger = logging.getLogger(__name__)
 
@@ -604,14 +604,8 @@ class Scorer:
         refs = match.stored_refs()
         missing: dict[str, tuple[str, str]] = {}
         for row, key in enumerate(unique):
-            if row in hit:
-                continue
-            ref = key.split(":")[3]
-            if row in refs and refs[row] != ref:
-                detail = f"REF {ref} but the reference at this locus is {refs[row]}"
-                missing[key] = ("ref_mismatch", detail)
-            else:
-                missing[key] = ("no_features", f"{key} is not in the feature store")
+            if row not in hit:
+                missing[key] = miss(key, key.split(":")[3], refs.get(row))
         return features, missing
 
     def score(self, inputs: Inputs) -> Scored:

@@ -40,7 +40,7 @@ import pyarrow.parquet as pq
 
 from vipredict.progress import byte_progress
 from vipredict.schema import KEY
-from vipredict.store.partitioned import FILES, Store
+from vipredict.store.partitioned import FILES, Store, miss
 from vipredict.variants import VariantError, parse_variant_key
 
 logger = logging.getLogger(__name__)
@@ -310,7 +310,7 @@ class StoreIndex:
             try:
                 variant = parse_variant_key(key)
             except VariantError:
-                missing[key] = ("no_features", f"{key} is not in the feature store")
+                missing[key] = miss(key, "", None)
                 continue
             at = self._rows_at(variant.build, variant.chrom, int(variant.pos))
             refs = []
@@ -325,13 +325,8 @@ class StoreIndex:
                     hit = True
                 else:
                     refs.append(ref)
-            if hit:
-                continue
-            if refs and min(refs) != variant.ref:
-                detail = f"REF {variant.ref} but the reference at this locus is {min(refs)}"
-                missing[key] = ("ref_mismatch", detail)
-            else:
-                missing[key] = ("no_features", f"{key} is not in the feature store")
+            if not hit:
+                missing[key] = miss(key, variant.ref, min(refs) if refs else None)
         return IndexMatch(rows, missing, self.text, self.numbers)
 
 

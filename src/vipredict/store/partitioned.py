@@ -120,6 +120,14 @@ def _sql_list(paths: Sequence[str]) -> str:
     return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
 
 
+def miss(key: str, ref: str, stored_ref: str | None) -> tuple[str, str]:
+    """The named error of a key the store lacks: ``ref_mismatch`` when it holds the locus
+    with another REF (``stored_ref``), else ``no_features`` (every look-up path says it so)."""
+    if stored_ref is not None and stored_ref != ref:
+        return "ref_mismatch", f"REF {ref} but the reference at this locus is {stored_ref}"
+    return "no_features", f"{key} is not in the feature store"
+
+
 @dataclass(frozen=True)
 class StoreMatch:
     """``found``: ``row`` + columns of exact matches; ``refs``: ``row, ref`` at other loci."""
