@@ -372,40 +372,6 @@ def http_bulk_rate(port: int, keys: list[str], repeats: int) -> float:
     return repeats * len(keys) / (time.perf_counter() - start)
 
 
-def run_clients(
-    port: int, keys: list[str], n_clients: int, keep_going: Callable[[int], bool]
-) -> tuple[list[float], int]:
-    """``n_clients`` threads of single-variant requests; latencies (ms) and error count."""
-    bodies = [json.dumps({"variants": [{"variant": k}]}).encode() for k in keys[:2000]]
-    latencies: list[float] = []
-    errors = [0]
-    lock = threading.Lock()
-
-    def worker(offset: int) -> None:
-        client, done, mine = Client(port), 0, []
-        while keep_going(done):
-            body = bodies[(offset + done * n_clients) % len(bodies)]
-            t0 = time.perf_counter()
-            try:
-                ok = client.request("POST", "/predict", body)[0] == 200
-            except OSError:
-                ok, client = False, Client(port)
-            mine.append((time.perf_counter() - t0) * 1000)
-            done += 1
-            if not ok:
-                with lock:
-                    errors[0] += 1
-        with lock:
-            latencies.extend(mine)
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n_clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return latencies, errors[0]
-
-
 def measure_preloaded(args: argparse.Namespace) -> dict[str, Any]:
     configure_runtime_env()
     service = PredictionService.load()
@@ -427,7 +393,8 @@ def measure_preloaded(args: argparse.Namespace) -> dict[str, Any]:
         result["p50_ms"], result["p99_ms"], result["errors"] = {}, {}, {}
         for n in CONCURRENCY:
             per_client = max(50, args.latency_requests // n)
-            latencies, errors = run_clients(port, keys, n, lambda done, m=per_client: done < m)
+            pool = KeyPool(keys[:2000], cycle=True)  # a preloaded store: every answer is ready
+            latencies, errors = run_pool(port, pool, n, lambda done, m=per_client: done < m)
             result["errors"][str(n)] = errors
             result["p50_ms"][str(n)] = percentile(latencies, 0.50)
             result["p99_ms"][str(n)] = percentile(latencies, 0.99)
@@ -435,7 +402,8 @@ def measure_preloaded(args: argparse.Namespace) -> dict[str, Any]:
         # allocator's arenas to their working size, so growth below is what load adds.
         result["rss_start_mb"] = rss_mb(process.pid)
         deadline = time.perf_counter() + args.load_seconds
-        latencies, errors = run_clients(port, keys, 8, lambda _: time.perf_counter() < deadline)
+        pool = KeyPool(keys[:2000], cycle=True)
+        latencies, errors = run_pool(port, pool, 8, lambda _: time.perf_counter() < deadline)
         result.update(
             load_seconds=args.load_seconds,
             load_requests=len(latencies),
