@@ -429,10 +429,11 @@ def store_index(
     service looks keys up through DuckDB (about 80 ms each on a 10^8-row store).
     """
     from vipredict.store.index import index_root
+    from vipredict.store.partitioned import FILES
 
     settings = configure_runtime_env()
     root = store or settings.store_dir
-    if not any(root.glob("build=*/chrom=*/*.parquet")):
+    if not any(root.glob(FILES)):
         raise typer.BadParameter(f"no feature store at {root}", param_hint="--store")
     index_root(root).mkdir(parents=True, exist_ok=True)
     _refresh_index(root)

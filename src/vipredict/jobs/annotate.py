@@ -72,7 +72,7 @@ from vipredict.io.vcf import (
     vcf_writer,
 )
 from vipredict.progress import byte_progress
-from vipredict.store.partitioned import INFO_COLUMN, QUERY_SCHEMA, Store
+from vipredict.store.partitioned import INFO_COLUMN, QUERY_SCHEMA, Store, float_matrix
 from vipredict.variants import VariantError, contig_lengths, normalise_build, normalise_chrom
 
 if TYPE_CHECKING:  # MLflow and the models load only when scoring is asked for
@@ -316,11 +316,7 @@ class BlockAnnotator:
         """The model's columns of the matched rows as one float64 array (NaN: missing)."""
         from vipredict.model.scorer import FeatureMatrix
 
-        values = np.empty((found.num_rows, len(self.model_columns)), dtype=np.float64)
-        for j, name in enumerate(self.model_columns):
-            column = pc.cast(found[name], pa.float64())
-            values[:, j] = column.to_numpy()
-        return FeatureMatrix(values, tuple(self.model_columns))
+        return FeatureMatrix(float_matrix(found, self.model_columns), tuple(self.model_columns))
 
     def score(self, block: _Block) -> _Block:
         """Evidence of the block's matched rows in one call (:meth:`Scorer.row_evidence`,

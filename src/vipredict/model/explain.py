@@ -27,16 +27,14 @@ def _finite(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _contributions(
-    booster: Any, names: list[str], frame: pd.DataFrame, k: int, num_threads: int
+def contributions_of(
+    booster: Any, names: list[str], values: np.ndarray, k: int = TOP_FEATURES, num_threads: int = 0
 ) -> list[list[dict[str, Any]]]:
-    """The ``k`` largest |contribution| per row of ``frame`` for one LightGBM booster."""
-    data = frame[names]
+    """The ``k`` largest |contribution| per row of ``values`` (float64, the booster's
+    ``names`` in order, NaN where missing) for one LightGBM booster."""
     params = {"num_threads": num_threads} if num_threads > 0 else {}
-    contrib = np.asarray(booster.predict(data.astype("float64"), pred_contrib=True, **params))
-    contrib = contrib[:, :-1]
+    contrib = np.asarray(booster.predict(values, pred_contrib=True, **params))[:, :-1]
     order = np.argsort(-np.abs(contrib), axis=1, kind="stable")[:, :k]
-    values = data.to_numpy(dtype=float)
     return [
         [
             {
@@ -46,8 +44,16 @@ def _contributions(
             }
             for j in order[i]
         ]
-        for i in range(len(data))
+        for i in range(len(values))
     ]
+
+
+def _contributions(
+    booster: Any, names: list[str], frame: pd.DataFrame, k: int, num_threads: int
+) -> list[list[dict[str, Any]]]:
+    """:func:`contributions_of` the rows of ``frame``."""
+    values = frame[names].to_numpy(dtype=np.float64, na_value=np.nan)
+    return contributions_of(booster, names, values, k, num_threads)
 
 
 def top_contributions(

@@ -40,8 +40,7 @@ from vipredict.features.frequency import (
     GRPMAX_EXCLUDED,
     dataset_prefix,
 )
-from vipredict.model.explain import TOP_FEATURES
-from vipredict.model.registry import ProfileModel
+from vipredict.model.explain import contributions_of
 from vipredict.model.scorer import (
     ERROR_DETAILS,
     WARNINGS_COLUMN,
@@ -64,10 +63,6 @@ class SingleAnswer:
 
 def _number(value: Any) -> float:
     return math.nan if value is None else float(value)
-
-
-def _finite(value: float) -> float | None:
-    return value if math.isfinite(value) else None
 
 
 @dataclass(frozen=True)
@@ -161,21 +156,6 @@ class SingleScorer:
         score = float(np.asarray(model.model.booster_.predict(x))[0])
         return score, f"{model.name}/{model.version}"
 
-    @staticmethod
-    def _explain(profile: ProfileModel, x: np.ndarray) -> list[dict[str, Any]]:
-        """:func:`vipredict.model.explain.top_contributions` of one row."""
-        contrib = np.asarray(profile.booster.predict(x, pred_contrib=True))[:, :-1]
-        order = np.argsort(-np.abs(contrib), axis=1, kind="stable")[0, :TOP_FEATURES]
-        names = profile.feature_names
-        return [
-            {
-                "feature": names[j],
-                "value": _finite(float(x[0, j])),
-                "contribution": float(contrib[0, j]),
-            }
-            for j in order
-        ]
-
     def answer(self, stored: Mapping[str, Any], variant: str) -> SingleAnswer:
         """The answer of one stored row (column -> Python value, None where missing)."""
         model = self.scorer.evidence_model
@@ -191,7 +171,8 @@ class SingleScorer:
             profile = next(p for p in model.profiles if p.name == name)
             codes, distances = next_levels(found.score[:1], profile.calibration.thresholds)
             code, distance = codes[0], float(distances[0])
-            top = self._explain(profile, row.values[:, row.positions(profile.feature_names)])
+            x = row.values[:, row.positions(profile.feature_names)]
+            top = contributions_of(profile.booster, profile.feature_names, x)[0]
         priority, priority_name = self._priority(values)
         if error == "no_features":
             priority = math.nan

@@ -37,7 +37,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,7 +103,9 @@ class VersionPair:
     new: str
 
 
-def _recorded(meta: dict[str, Any]) -> dict[str, Any]:
+def recorded_evidence_model(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The evidence model a queue records it was built with: ``name``, ``version``,
+    ``run_id`` (empty for a queue that records none)."""
     return dict((meta.get("models") or {}).get("evidence") or {})
 
 
@@ -122,7 +124,7 @@ def resolve_versions(
     """
     settings = settings or get_settings()
     name = registered_name(ModelRole.EVIDENCE)
-    recorded = _recorded(meta)
+    recorded = recorded_evidence_model(meta)
     if recorded.get("name") not in (None, name):
         raise QueueInputError(
             "other_model",
@@ -369,10 +371,10 @@ def reevaluate(
     features, source = features_of(store, queue_id, variants, feature_store)
     new_model = models.evidence(versions.new)
     new = rescore(new_model, features)
-    if str(_recorded(record.meta).get("version", "")) == versions.old:
+    if str(recorded_evidence_model(record.meta).get("version", "")) == versions.old:
         old = items.set_index(items["variant"].astype(str))
         old = old[old.index.isin(new.index)]  # no new answer: nothing to compare against
-        old_run = str(_recorded(record.meta).get("run_id", ""))
+        old_run = str(recorded_evidence_model(record.meta).get("run_id", ""))
     else:
         old_model = models.evidence(versions.old)
         old = rescore(old_model, features)

@@ -107,12 +107,18 @@ def service_workers(settings: Settings | None = None) -> int:
     if settings.workers is not None:
         return settings.workers
     try:
-        rows = len(Store.open(settings))
+        store = Store.open(settings)
     except StoreMissingError:  # preflight names it; one worker is enough to refuse
         return 1
-    if rows <= settings.preload_rows:
+    if preloads(store, settings):
         return 1
     return max(1, min(os.cpu_count() or 1, MAX_AUTO_WORKERS))
+
+
+def preloads(store: Store | None, settings: Settings) -> bool:
+    """Whether the service scores ``store`` whole at start-up (at most
+    ``VIPREDICT_PRELOAD_ROWS`` rows) rather than answering it on demand."""
+    return store is not None and len(store) <= settings.preload_rows
 
 
 def _finite(value: Any) -> float | None:
@@ -246,7 +252,7 @@ class PredictionService:
         ``precompute`` is false); a larger one is answered on demand, keeping at most
         ``settings.cache_rows`` answers.
         """
-        preload = scorer.store is not None and len(scorer.store) <= settings.preload_rows
+        preload = preloads(scorer.store, settings)
         limit = None if preload else settings.cache_rows
         service = cls(scorer, build_model_card(scorer, settings), settings.limits, limit)
         if precompute and preload:

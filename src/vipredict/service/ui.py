@@ -60,7 +60,7 @@ from vipredict.queue.ranking import (
     QueueFilters,
     QueueInputError,
 )
-from vipredict.queue.reevaluate import with_model_columns
+from vipredict.queue.reevaluate import recorded_evidence_model, with_model_columns
 from vipredict.queue.store import (
     DECISION_TABLE,
     DECISIONS,
@@ -532,7 +532,7 @@ def _item_model(queues: QueueService, meta: Mapping[str, Any]) -> tuple[LoadedMo
     and the page says so.
     """
     champion = queues.prediction.scorer.evidence_model
-    recorded = dict((meta.get("models") or {}).get("evidence") or {})
+    recorded = recorded_evidence_model(meta)
     version = str(recorded.get("version") or "")
     if not version or version == champion.version or recorded.get("name") != champion.name:
         return champion, ""

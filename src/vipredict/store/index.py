@@ -40,7 +40,7 @@ import pyarrow.parquet as pq
 
 from vipredict.progress import byte_progress
 from vipredict.schema import KEY
-from vipredict.store.partitioned import FILES, Store, miss
+from vipredict.store.partitioned import FILES, Store, float_matrix, miss
 from vipredict.variants import VariantError, parse_variant_key
 
 logger = logging.getLogger(__name__)
@@ -77,10 +77,7 @@ def _numbers(schema: pa.Schema) -> list[str]:
 
 def _packed(table: pa.Table, text: list[str], numbers: list[str]) -> pa.Table:
     """The locus and text columns as they are, the numbers as one float64 list per row."""
-    matrix = np.empty((len(table), len(numbers)), dtype=np.float64)
-    for j, name in enumerate(numbers):
-        column = table[name].cast(pa.float64())
-        matrix[:, j] = column.to_numpy(zero_copy_only=False)  # null -> NaN
+    matrix = float_matrix(table, numbers)
     values = pa.FixedSizeListArray.from_arrays(pa.array(matrix.ravel()), len(numbers))
     return pa.table({**{name: table[name] for name in text}, VALUES: values})
 
@@ -198,7 +195,7 @@ def build_index(
     root = index_root(store_root) if root is None else Path(root)
     store = Store(store_root)
     columns = served_columns(store.schema)
-    sources = sorted(store_root.glob(FILES))
+    sources = list(store.all_files())
     todo = [s for s in sources if not _current(store_root, s, root)]
     total = sum(s.stat().st_size for s in todo)
     with byte_progress(total, "store index", show_progress) as advance:

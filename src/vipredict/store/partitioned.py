@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -118,6 +119,15 @@ def locus_queries(keys: Iterable[str | None]) -> pa.Table:
 
 def _sql_list(paths: Sequence[str]) -> str:
     return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
+
+
+def float_matrix(table: pa.Table, columns: Sequence[str]) -> np.ndarray:
+    """``columns`` of store rows as one float64 array, a column each, NaN where null:
+    how the models and the serving index read the numeric features."""
+    matrix = np.empty((table.num_rows, len(columns)), dtype=np.float64)
+    for j, name in enumerate(columns):
+        matrix[:, j] = table[name].cast(pa.float64()).to_numpy(zero_copy_only=False)
+    return matrix
 
 
 def miss(key: str, ref: str, stored_ref: str | None) -> tuple[str, str]:
