@@ -92,3 +92,31 @@ def test_unverified_versions_are_left_alone(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(bentoml, "__version__", "9.9.9")
     assert not bentoml_fixes.cancel_timeout_timers()
     assert TimeoutMiddleware.__call__ is original
+
+
+def test_untraced_when_no_trace_is_kept() -> None:
+    """At BentoML's default sample rate (unset) every request skips the span middleware."""
+    from opentelemetry.util.http import ExcludeList
+
+    excluded = ExcludeList(bentoml_fixes.tracing_config()["excluded_urls"])
+    for url in (
+        "http://127.0.0.1:3000/predict",
+        "http://localhost:3000/predict/vcf?format=va",
+        "http://[::1]:3000/queue/abc/decisions",
+        "http://127.0.0.1:3000/ui",
+    ):
+        assert excluded.url_disabled(url), url
+
+
+def test_traced_as_bentoml_does_when_sampling_is_configured() -> None:
+    """A sample rate set in BentoML's configuration keeps its tracing untouched."""
+    from bentoml._internal.configuration.containers import BentoMLContainer
+
+    rate = BentoMLContainer.config.tracing.sample_rate
+    before = rate.get()
+    rate.set(0.25)
+    try:
+        assert bentoml_fixes.tracing_config() == {}
+    finally:
+        rate.set(before)
+    assert bentoml_fixes.tracing_config() != {}

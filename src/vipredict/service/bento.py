@@ -36,7 +36,7 @@ from vipredict.audit.result import latest_report
 from vipredict.config import configure_runtime_env
 from vipredict.deadline import DeadlineExceeded
 from vipredict.model.registry import ModelNotReadyError
-from vipredict.service.bentoml_fixes import apply_fixes
+from vipredict.service.bentoml_fixes import apply_fixes, tracing_config
 from vipredict.service.predictor import PredictionService, preflight, service_workers
 from vipredict.service.queue import QueueService
 from vipredict.service.schemas import VariantIn, VariantOut
@@ -143,6 +143,7 @@ WORKERS = service_workers()
     # BentoML divides max_concurrency among the workers: give it the per-worker bound times
     # the workers, or two workers would refuse past 16 requests each.
     traffic={"timeout": REQUEST_TIMEOUT_S, "max_concurrency": MAX_CONCURRENCY * WORKERS},
+    tracing=tracing_config(),  # no spans made for nobody (sample rate unset)
 )
 @bentoml.asgi_app(model_app, path="/")
 class VariantPredictor:
