@@ -12,6 +12,7 @@ merely close numbers.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -124,3 +125,32 @@ def test_real_vcf_result_text_is_predicts_exactly(scorer, tmp_path: Path):
         assert mine["VIP_MIS_PRD"] == points, (mine, theirs)
         scored += not error
     assert scored > 150
+
+
+@pytest.mark.skipif(shutil.which("ld") is None, reason="no system linker to compile trees")
+def test_real_vcf_with_compiled_trees_is_written_byte_for_byte_as_before(
+    scorer, trained_home: Settings, tmp_path: Path
+):
+    """ClinVar 2015 BRCA (real): compiled trees (:mod:`vipredict.model.compiled`) change the
+    time annotate takes, not one byte it writes; a small input compiles nothing itself."""
+    from vipredict.jobs.annotate import use_compiled_trees
+
+    source = resolve("clinvar_2015_brca_vcf")
+    home = replace(trained_home, home=tmp_path / "home")  # the session home's cache stays empty
+    fast = replace(scorer, predictors={})
+    assert use_compiled_trees(fast, source, None, home) == [] and fast.predictors == {}
+    built = use_compiled_trees(fast, source, True, home)
+    assert (
+        sorted(built)
+        == sorted(fast.predictors)
+        == sorted(p.name for p in scorer.evidence_model.profiles)
+    )
+    again = replace(scorer, predictors={})  # a later run: the cached trees, nothing compiled
+    assert use_compiled_trees(again, source, None, home) == [] and again.predictors.keys() == (
+        fast.predictors.keys()
+    )
+    assert use_compiled_trees(replace(scorer, predictors={}), source, False, home) == []
+    slow_out, fast_out = tmp_path / "lightgbm.vcf", tmp_path / "compiled.vcf"
+    annotate_vcf(source, slow_out, scorer.store, scorer, show_progress=False)
+    annotate_vcf(source, fast_out, scorer.store, again, show_progress=False)
+    assert fast_out.read_bytes() == slow_out.read_bytes()

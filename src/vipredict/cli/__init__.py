@@ -284,6 +284,14 @@ def annotate(
     store: Annotated[Path | None, typer.Option(help="partitioned store directory")] = None,
     build: Annotated[str | None, typer.Option(help=BUILD_HELP)] = None,
     index: Annotated[bool, typer.Option(help="write a tabix index beside OUTPUT")] = False,
+    compile: Annotated[
+        bool | None,
+        typer.Option(
+            "--compile/--no-compile",
+            help="score with compiled trees, compiling those not cached (default: only "
+            "for a large input; cached ones always). Same answers, less time.",
+        ),
+    ] = None,
 ) -> None:
     """Add features (default: the evidence model's) and PP3/BP4 evidence to a VCF.
 
@@ -295,6 +303,7 @@ def annotate(
         index_vcf,
         join_threads,
         release_freed_memory,
+        use_compiled_trees,
     )
     from vipredict.store.partitioned import Store
 
@@ -309,6 +318,9 @@ def annotate(
         from vipredict.model.scorer import load_scorer
 
         scorer = load_scorer(settings, with_priority=False, with_store=False)
+        built = use_compiled_trees(scorer, input_path, compile, settings)
+        if built:
+            console.print(f"compiled the trees of {len(built)} profiles (cached in the home)")
     chosen = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
     report = annotate_vcf(input_path, output, table, scorer, chosen, build)
     errors = ", ".join(f"{code} {n:,}" for code, n in report.errors.most_common()) or "none"
@@ -322,6 +334,25 @@ def annotate(
         except OSError as error:  # htslib refuses unsorted input; the annotated file stays
             console.print(f"not indexed ({error}): tabix needs a coordinate-sorted VCF")
             raise typer.Exit(1) from error
+
+
+@app.command("compile-models")
+def compile_models() -> None:
+    """Compile the evidence champion's trees into the home's cache (for ``annotate``).
+
+    Optional: ``annotate`` compiles them itself for a large input. Same answers as
+    LightGBM's; the service's one-row path does not use them.
+    """
+    from vipredict.model.compiled import cache_dir
+    from vipredict.model.scorer import load_scorer
+
+    settings = configure_runtime_env()
+    scorer = load_scorer(settings, with_priority=False, with_store=False)
+    built = scorer.compile(settings)
+    console.print(
+        f"{len(scorer.predictors)} of {len(scorer.evidence_model.profiles)} profiles compiled "
+        f"({len(built)} now) in {cache_dir(settings)}"
+    )
 
 
 @app.command("add-dbnsfp")

@@ -14,12 +14,13 @@ Built for exome- and genome-sized VCFs against a dbNSFP-sized store on one machi
 * the SNVs are joined to the store in DuckDB (one partition and one position range
   per block: :class:`~vipredict.store.partitioned.Store`), scored through
   :meth:`~vipredict.model.scorer.Scorer.row_evidence` (the core of ``predict`` and
-  the service) on a float64 matrix of the matched rows, and written by
+  the service) on a float64 matrix of the matched rows (with the profiles' trees
+  compiled when the input is large: :func:`use_compiled_trees`), and written by
   :class:`~vipredict.io.vcf.InfoWriter`, the one writer of ``VIP_*`` fields
   (``POST /predict/vcf`` writes through it too);
 * with a scorer, block *n+1* is scored in a second thread while block *n* is
-  written and block *n+2* looked up (:func:`_annotated_blocks`; LightGBM, DuckDB
-  and most Arrow kernels release the GIL), with at most three blocks held, so
+  written and block *n+2* looked up (:func:`_annotated_blocks`; LightGBM, compiled
+  trees, DuckDB and most Arrow kernels release the GIL), with at most three blocks held, so
   blocks are half the size (:data:`~vipredict.io.vcf.BLOCK_BYTES` / 2);
 * the output is BGZF, tabix-ready, compressed by htslib's ``bgzip`` in its own
   process when there is one, else by pysam in this one.
@@ -76,6 +77,7 @@ from vipredict.store.partitioned import INFO_COLUMN, QUERY_SCHEMA, Store, float_
 from vipredict.variants import VariantError, contig_lengths, normalise_build, normalise_chrom
 
 if TYPE_CHECKING:  # MLflow and the models load only when scoring is asked for
+    from vipredict.config import Settings
     from vipredict.model.scorer import FeatureMatrix, Scorer
 
 _BASES = pa.array(["A", "C", "G", "T"])
@@ -487,6 +489,29 @@ def release_freed_memory() -> None:
             (_M_MMAP_THRESHOLD, _TRIM_BYTES),
         ):
             mallopt(parameter, value)
+
+
+#: An input file at least this large has its profiles' trees compiled before scoring when
+#: they are not cached yet (:func:`use_compiled_trees`). Compiling the 12 profiles of a
+#: trained home costs ~50-100 s once (two cores); compiled trees then save ~6 CPU-s per 10^6
+#: scored rows, so a smaller file is scored by LightGBM (or by trees compiled earlier).
+COMPILE_MIN_BYTES = 32 << 20
+
+
+def use_compiled_trees(
+    scorer: Scorer, input_path: Path, compile: bool | None, settings: Settings | None = None
+) -> list[str]:
+    """Give ``scorer`` compiled trees (:meth:`Scorer.compile`); the profiles compiled now.
+
+    ``compile`` False: LightGBM scores. True: every profile's trees, compiled where the
+    home has not cached them. None: the cached ones, and the others compiled only when
+    ``input_path`` is at least :data:`COMPILE_MIN_BYTES`. The answers are LightGBM's
+    either way (:mod:`vipredict.model.compiled`); only the time differs.
+    """
+    if compile is False:
+        return []
+    build = compile is True or input_path.stat().st_size >= COMPILE_MIN_BYTES
+    return scorer.compile(settings, build=build)
 
 
 def join_threads() -> int:

@@ -21,7 +21,7 @@ frequencies themselves (:func:`vipredict.acmg.frequency_criteria`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +55,7 @@ from vipredict.features.sets import assign_profiles
 from vipredict.features.table import build_feature_table
 from vipredict.io.inputs import InputRecord, Inputs
 from vipredict.model.calibration import CalibrationResult, local_posterior
+from vipredict.model.compiled import CompiledPredictor, compile_all, guarded_scores
 from vipredict.model.registry import (
     LoadedModel,
     ModelNotReadyError,
@@ -292,8 +293,16 @@ class RowEvidence:
     error: np.ndarray
 
 
+def decision_thresholds(calibration: CalibrationResult) -> list[float | None]:
+    """Every threshold a decision of :func:`row_evidence` reads: the codes' and MIS_PRD's."""
+    return [*calibration.thresholds.values(), *calibration.three_point.values()]
+
+
 def row_evidence(
-    model: LoadedModel, features: pd.DataFrame | FeatureMatrix, threads: int | None = None
+    model: LoadedModel,
+    features: pd.DataFrame | FeatureMatrix,
+    threads: int | None = None,
+    predictors: Mapping[str, CompiledPredictor] | None = None,
 ) -> RowEvidence:
     """:class:`RowEvidence` of feature rows: one model call per profile on all its rows.
 
@@ -301,7 +310,10 @@ def row_evidence(
     ``annotate`` can score a block of a genome's VCF at once; :func:`profile_evidence`
     and :meth:`Scorer.score_features` build their frames from the same arrays. A
     frame is read as the :class:`FeatureMatrix` of the columns routing and scoring
-    need. ``threads``: LightGBM's prediction threads (None: its default).
+    need. ``threads``: prediction threads (None: LightGBM's default, one compiled).
+    ``predictors``: compiled boosters by profile name (:meth:`Scorer.compile`), used
+    where given; a row they score near a threshold is re-scored by LightGBM
+    (:func:`~vipredict.model.compiled.guarded_scores`), so decisions are LightGBM's.
     """
     matrix = (
         features
@@ -320,8 +332,13 @@ def row_evidence(
         if not len(rows):
             continue
         values = matrix.values[np.ix_(rows, matrix.positions(profile.feature_names))]
-        scores = np.asarray(profile.booster.predict(values, **options))
         calibration = profile.calibration
+        predictor = (predictors or {}).get(profile.name)
+        if predictor is None:
+            scores = np.asarray(profile.booster.predict(values, **options))
+        else:
+            edges = decision_thresholds(calibration)
+            scores = guarded_scores(predictor, profile.booster, values, edges, threads)
         score[rows] = scores
         posterior[rows] = local_posterior(scores, calibration)
         evidence[rows] = assign_evidence(scores, calibration.thresholds)
@@ -333,8 +350,9 @@ def row_evidence(
         )
     inputs = [c for c in _EVIDENCE_INPUTS if c in matrix.columns]
     judged = ~np.isnan(matrix.values[:, matrix.positions(inputs)]).all(axis=1)
-    thin = np.where(codes >= 0, "", "insufficient_annotation")
-    error = np.where(judged, thin, "no_features").astype(object)
+    error = np.full(n, "", dtype=object)  # filled in place: no string array in between
+    error[codes < 0] = "insufficient_annotation"
+    error[~judged] = "no_features"
     return RowEvidence(score, posterior, evidence, mis_prd, routes, error)
 
 
@@ -501,6 +519,8 @@ class Scorer:
     bs1_faf: float = DEFAULT_BS1_FAF
     #: ``VIPREDICT_GUIDELINES``: which guideline versions' fields the outputs carry.
     guidelines: tuple[str, ...] = GUIDELINES
+    #: Compiled boosters by profile name (:meth:`compile`); empty: LightGBM scores.
+    predictors: dict[str, CompiledPredictor] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.evidence_model.emits_evidence:
@@ -552,7 +572,26 @@ class Scorer:
         The core of :meth:`score_features` without the frame, the warnings and the
         priority score: what ``annotate`` writes, for a block of rows at once.
         """
-        return row_evidence(self.evidence_model, features, threads)
+        return row_evidence(self.evidence_model, features, threads, self.predictors)
+
+    def compile(self, settings: Settings | None = None, *, build: bool = True) -> list[str]:
+        """Score with compiled boosters from now on (:mod:`vipredict.model.compiled`).
+
+        For jobs that score large blocks (``annotate``): each profile's booster is
+        loaded from the home's cache, or (``build``) compiled and cached, some
+        seconds per profile the first time (in child processes, side by side).
+        ``build=False`` only loads what is cached. Returns the profiles compiled now.
+        The service never calls this: its one-row path scores through LightGBM.
+        """
+        settings = settings or get_settings()
+        profiles = self.evidence_model.profiles
+        found = compile_all([p.booster for p in profiles], settings, build)
+        # A new dict: a copy of this scorer (dataclasses.replace) keeps its own predictors.
+        self.predictors = {
+            **self.predictors,
+            **{p.name: c for p, (c, _) in zip(profiles, found, strict=True) if c is not None},
+        }
+        return [p.name for p, (_, now) in zip(profiles, found, strict=True) if now]
 
     def frequency_of(self, features: pd.DataFrame) -> list[dict[str, dict[str, Any]]]:
         """BA1/BS1/PM2_Supporting of each row, at this scorer's BS1 threshold."""
