@@ -116,3 +116,22 @@ def test_without_an_index_the_store_is_asked(
     assert service.index is None and service.single is None
     asked = [VariantIn(variant=k) for k in keys[:20]]
     assert service.predict_json(asked) == reference.predict_json(asked)
+
+
+def test_va_statements_come_from_the_index_too(
+    reference: PredictionService, scorer: Scorer, trained_home: Settings, indexed_root: Path,
+    keys: list[str], monkeypatch: pytest.MonkeyPatch,
+):  # fmt: skip
+    """``?format=va`` (scored through ``Scorer.score``) reads the index, not DuckDB, and
+    states what the preloaded service states, variant for variant."""
+    service = _on_demand(scorer, trained_home, indexed_root)
+    assert service.scorer.index is service.index is not None
+
+    def no_duckdb(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the store was asked through DuckDB")
+
+    monkeypatch.setattr(Store, "match", no_duckdb)
+    asked = [VariantIn(variant=k) for k in keys[:60]]
+    got = service.predict_va(asked)
+    monkeypatch.undo()
+    assert got == reference.predict_va(asked)

@@ -65,6 +65,7 @@ from vipredict.model.registry import (
     setup_mlflow,
 )
 from vipredict.schema import CONSERVATION_SCORES, FUNCTIONAL_SCORES
+from vipredict.store.index import StoreIndex
 from vipredict.store.partitioned import Store, StoreMissingError, locus_queries, miss
 
 logger = logging.getLogger(__name__)
@@ -521,6 +522,8 @@ class Scorer:
     guidelines: tuple[str, ...] = GUIDELINES
     #: Compiled boosters by profile name (:meth:`compile`); empty: LightGBM scores.
     predictors: dict[str, CompiledPredictor] = field(default_factory=dict)
+    #: The store's serving index, when the service opened one: :meth:`lookup` reads it.
+    index: StoreIndex | None = None
 
     def __post_init__(self) -> None:
         if not self.evidence_model.emits_evidence:
@@ -632,9 +635,14 @@ class Scorer:
         """Store rows of the keys found, and the named error of each key not found.
 
         A locus the store holds with another REF is a ``ref_mismatch``; any other
-        miss is ``no_features``. One batched store query, whatever the count.
+        miss is ``no_features``. One batched store query, whatever the count; with
+        the serving index (:attr:`index`), one index read per key instead (about
+        0.2 ms, where a DuckDB query into a 10^8-row store takes about 80 ms).
         """
         unique = list(dict.fromkeys(keys))
+        if self.index is not None:
+            found = self.index.match(unique)
+            return found.frame(), found.missing
         store = self._store()
         match = store.match(locus_queries(unique), store.columns)
         found = match.found.sort_by("row")

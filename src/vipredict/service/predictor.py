@@ -36,7 +36,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -260,6 +260,8 @@ class PredictionService:
         if not preload and scorer.store is not None:
             service.index = open_index(scorer.store.root)
             if service.index is not None:
+                # Every look-up of the scorer (VA-Spec, TSV, uploads' keys) reads the index too.
+                service.scorer = replace(scorer, index=service.index)
                 service.single = SingleScorer.of(scorer, service.index.columns)
         return service
 
@@ -454,10 +456,7 @@ class PredictionService:
 
     def _lookup(self, keys: Sequence[str]) -> tuple[pd.DataFrame, dict[str, tuple[str, str]]]:
         """Store rows of the keys found and each miss's named error (index, else DuckDB)."""
-        if self.index is None:
-            return self.scorer.lookup(keys)
-        match = self.index.match(keys)
-        return match.frame(), match.missing
+        return self.scorer.lookup(keys)
 
     def _answer_singly(
         self, keys: Sequence[str]
