@@ -155,13 +155,14 @@ def disk_bytes(root: Path) -> int:
     return sum(f.stat().st_size for f in root.rglob("*") if f.is_file())
 
 
-def ingest(tsv: Path, store: Path) -> tuple[float, float, float]:
-    """(wall seconds, peak RSS MB, peak RSS MB of the process tree) of ``vipredict
-    add-dbnsfp`` into a fresh ``store``.
+def ingest(tsv: Path, store: Path) -> tuple[float, float, float, float]:
+    """(wall seconds, peak RSS MB, peak RSS MB of the process tree, CPU seconds) of
+    ``vipredict add-dbnsfp`` into a fresh ``store``.
 
     The command parses chunks in one worker process per core: GNU ``time`` gives the
     largest single process's peak, so the tree's total (the main process and its
-    workers, summed from ``/proc`` every 0.2 s) is sampled beside it.
+    workers, summed from ``/proc`` every 0.2 s) is sampled beside it. CPU seconds
+    (user + system, GNU ``time``) count the processes the command waited for.
     """
     command = [sys.executable, "-m", "vipredict.cli", "add-dbnsfp", str(tsv)]
     command += ["--store", str(store), "--build", "GRCh37", "--dataset", DATASET]
@@ -175,11 +176,11 @@ def ingest(tsv: Path, store: Path) -> tuple[float, float, float]:
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     try:
-        seconds, largest = measure(command)
+        seconds, largest, cpu = measure(command)
     finally:
         done.set()
         sampler.join()
-    return seconds, largest, peak[0]
+    return seconds, largest, peak[0], cpu
 
 
 def tree_rss_mb(parent: int) -> float:
@@ -230,7 +231,7 @@ def run_size(n: int, work: Path, real: tuple[pa.Table, np.ndarray, np.ndarray]) 
     print(f"n={n:,}: TSV {tsv.stat().st_size / 1e6:,.0f} MB in {generated:.1f} s", flush=True)
     copy_s = duckdb_copy(tsv, folder / "copy.parquet")
     print(f"n={n:,}: DuckDB copy {copy_s:.2f} s ({n / copy_s:,.0f} rows/s)", flush=True)
-    ingest_s, peak_mb, tree_mb = ingest(tsv, store)
+    ingest_s, peak_mb, tree_mb, cpu_s = ingest(tsv, store)
     stored = ds.dataset(sorted(store.glob(FILES)), format="parquet").count_rows()
     result = {
         "n": n,
@@ -239,6 +240,7 @@ def run_size(n: int, work: Path, real: tuple[pa.Table, np.ndarray, np.ndarray]) 
         "duckdb_copy_s": round(copy_s, 3),
         "duckdb_parquet_bytes": (folder / "copy.parquet").stat().st_size,
         "ingest_s": round(ingest_s, 3),
+        "ingest_cpu_s": round(cpu_s, 2),
         "ingest_peak_rss_mb": round(peak_mb, 1),
         "ingest_peak_rss_tree_mb": round(tree_mb, 1),
         "disk_bytes": disk_bytes(store),

@@ -144,41 +144,57 @@ FEATURES: tuple[FeatureSpec, ...] = (
 )
 
 
-def _residues(series: pd.Series, allowed: str) -> pd.Series:
-    """Upper-cased one-letter residues; anything not in ``allowed`` becomes NA."""
-    text = series.astype("string").str.strip().str.upper()
-    return text.where(text.isin(list(allowed)))
+#: The residues a row can name (the 20 amino acids, then stop); a code past the end is unknown.
+ALPHABET = AMINO_ACIDS + STOP
+UNKNOWN = len(ALPHABET)
 
 
-def _pair_lookup(ref: pd.Series, alt: pd.Series, table: dict[tuple[str, str], float]) -> np.ndarray:
-    """``table[(ref, alt)]`` per row (NaN for a pair it lacks), as one matrix look-up.
+def _residue_codes(series: pd.Series, allowed: str) -> np.ndarray:
+    """Index in :data:`ALPHABET` of each upper-cased, stripped residue; :data:`UNKNOWN` for
+    anything not in ``allowed`` (missing included).
 
-    Streamed ingest computes this for 10^5 rows a chunk: indexing a residue x
-    residue matrix by category codes replaces a dictionary look-up per row.
+    The text is cleaned once per distinct value (a chunk of 10^5 rows names a few
+    dozen), and every table below is then read by indexing an array with the codes.
     """
-    residues = sorted({r for pair in table for r in pair})
-    matrix = np.full((len(residues) + 1, len(residues) + 1), np.nan)  # last: unknown residue
+    codes, distinct = pd.factorize(series.astype("string"))
+    text = pd.Series(distinct, dtype="string").str.strip().str.upper()
+    known = text.isin(list(allowed)).to_numpy(dtype=bool, na_value=False)
+    lookup = np.full(len(distinct) + 1, UNKNOWN, dtype=np.intp)  # the last: missing (code -1)
+    lookup[np.flatnonzero(known)] = [ALPHABET.index(r) for r in text[known]]
+    return lookup[codes]
+
+
+def _pair_matrix(table: dict[tuple[str, str], float]) -> np.ndarray:
+    """``table`` as an :data:`ALPHABET` x :data:`ALPHABET` matrix, NaN for a pair it lacks
+    and in the unknown row and column."""
+    matrix = np.full((UNKNOWN + 1, UNKNOWN + 1), np.nan)
     for (first, second), value in table.items():
-        matrix[residues.index(first), residues.index(second)] = value
-    codes = [pd.Categorical(s.astype(object), categories=residues).codes for s in (ref, alt)]
-    return matrix[codes[0], codes[1]].astype("float64")
+        matrix[ALPHABET.index(first), ALPHABET.index(second)] = value
+    return matrix
 
 
-def _property(series: pd.Series, table: dict[str, float]) -> np.ndarray:
-    return series.map(table).astype("float64").to_numpy()
+def _property_vector(table: dict[str, float]) -> np.ndarray:
+    """``table`` by :data:`ALPHABET` code, NaN for a residue it lacks and for unknown."""
+    return np.array([table.get(r, np.nan) for r in ALPHABET] + [np.nan], dtype="float64")
 
 
-def _flag(residues: pd.Series, target: str, negate: bool = False) -> np.ndarray:
+_BLOSUM62 = _pair_matrix(BLOSUM62)
+_GRANTHAM = _pair_matrix(GRANTHAM)
+_HYDROPATHY = _property_vector(KYTE_DOOLITTLE)
+_VOLUME = _property_vector(ZAMYATNIN_VOLUME)
+_CHARGE = _property_vector(CHARGE_PH7)
+
+
+def _flag(codes: np.ndarray, target: str, negate: bool = False) -> np.ndarray:
     """1.0/0.0 for whether each residue equals ``target``; NaN where the residue is unknown."""
-    hit = residues == target
-    values = (~hit if negate else hit).astype("float64").to_numpy(na_value=np.nan)
-    return np.where(residues.isna().to_numpy(), np.nan, values)
+    hit = codes == ALPHABET.index(target)
+    return np.where(codes == UNKNOWN, np.nan, (~hit if negate else hit).astype("float64"))
 
 
 def _both(
-    ref: pd.Series,
+    ref: np.ndarray,
     ref_target: str,
-    alt: pd.Series,
+    alt: np.ndarray,
     alt_target: str,
     negate_ref: bool = False,
     negate_alt: bool = False,
@@ -203,15 +219,15 @@ class AminoAcidChangeFeatures(SchemaTransformer):
         return FEATURES
 
     def _compute(self, X: pd.DataFrame) -> pd.DataFrame:
-        ref = _residues(X["aa_ref"], AMINO_ACIDS)
-        alt = _residues(X["aa_alt"], AMINO_ACIDS + STOP)
-        alt_aa = alt.where(alt != STOP)
+        ref = _residue_codes(X["aa_ref"], AMINO_ACIDS)
+        alt = _residue_codes(X["aa_alt"], ALPHABET)
+        alt_aa = np.where(alt == ALPHABET.index(STOP), UNKNOWN, alt)
         columns = {
-            "blosum62": _pair_lookup(ref, alt, BLOSUM62),
-            "grantham": _pair_lookup(ref, alt_aa, GRANTHAM),
-            "hydropathy_delta": _property(alt_aa, KYTE_DOOLITTLE) - _property(ref, KYTE_DOOLITTLE),
-            "volume_delta": _property(alt_aa, ZAMYATNIN_VOLUME) - _property(ref, ZAMYATNIN_VOLUME),
-            "charge_delta": _property(alt_aa, CHARGE_PH7) - _property(ref, CHARGE_PH7),
+            "blosum62": _BLOSUM62[ref, alt],
+            "grantham": _GRANTHAM[ref, alt_aa],
+            "hydropathy_delta": _HYDROPATHY[alt_aa] - _HYDROPATHY[ref],
+            "volume_delta": _VOLUME[alt_aa] - _VOLUME[ref],
+            "charge_delta": _CHARGE[alt_aa] - _CHARGE[ref],
             "to_proline": _flag(alt, "P"),
             "from_glycine": _flag(ref, "G"),
             "from_proline": _flag(ref, "P"),

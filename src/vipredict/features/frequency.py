@@ -183,13 +183,25 @@ def _covered_mask(
     return annotations["gene"].astype("string").isin(genes).fillna(False).to_numpy(dtype=bool)
 
 
-def _group_matrix(
-    subset: pd.DataFrame, value: str, keys: pd.Series, groups: tuple[str, ...]
-) -> np.ndarray:
-    """``keys`` x ``groups`` float matrix of one count column (NaN where absent)."""
-    wide = subset.pivot(index="variant", columns="group", values=value)
-    wide = wide.reindex(index=pd.Index(keys.astype(object)), columns=list(groups))
-    return np.array(wide.astype("float64").to_numpy(na_value=np.nan), dtype="float64", copy=True)
+def _group_matrices(
+    subset: pd.DataFrame, values: tuple[str, ...], keys: pd.Index, groups: tuple[str, ...]
+) -> list[np.ndarray]:
+    """``keys`` x ``groups`` float matrices of the count columns ``values`` (NaN where absent).
+
+    What ``subset.pivot(index="variant", columns="group")`` reindexed on ``keys``
+    gives, with the keys looked up once for every column: a streamed chunk asks
+    this for 10^5 keys a dataset, of which few have frequency rows.
+    """
+    variants = subset["variant"].astype(object)
+    wide = pd.Index(variants.unique())
+    row, column = wide.get_indexer(variants), pd.Index(groups).get_indexer(subset["group"])
+    at = wide.get_indexer(keys)  # -1 (absent): the last row, all NaN
+    out = []
+    for value in values:
+        small = np.full((len(wide) + 1, len(groups)), np.nan)
+        small[row, column] = subset[value].astype("float64").to_numpy(na_value=np.nan)
+        out.append(small[at])
+    return out
 
 
 def _nanmax_rows(values: np.ndarray) -> np.ndarray:
@@ -240,19 +252,28 @@ class FrequencyFeatures(SchemaTransformer):
             validate_frequencies(self.frequencies)
 
     def _compute(self, X: pd.DataFrame) -> pd.DataFrame:
-        keys = X["variant"].astype("string")
-        blocks: list[dict[str, Any]] = []
+        keys = pd.Index(X["variant"].astype("string").astype(object))
+        names = [spec.name for spec in self.feature_specs()]
+        # One float block, NaN (unknown) but where a dataset says something: a frame of
+        # 73 separate arrays cost a streamed chunk more than computing them.
+        values = np.full((len(X), len(names)), np.nan, order="F")
+        filled: list[str] = []
         for dataset in self.datasets:
             covered = (
                 _covered_mask(self.covered_genes, dataset, X)
                 if self.frequencies is not None
                 else np.zeros(len(X), dtype=bool)
             )
-            blocks.append(self._dataset_block(dataset, keys, covered))
-        columns: dict[str, Any] = {k: v for block in blocks for k, v in block.items()}
-        columns["af_global"] = pd.to_numeric(X["af_global"], errors="coerce").astype("float64")
-        out = pd.DataFrame(columns, index=X.index)
-        return out.astype("float64")
+            rows, block = self._dataset_block(dataset, keys, covered)
+            for i, column in enumerate(block.values(), start=len(filled)):
+                values[rows, i] = column
+            filled += block
+        af_global = pd.to_numeric(X["af_global"], errors="coerce").astype("float64")
+        values[:, len(filled)] = af_global.to_numpy(dtype="float64", na_value=np.nan)
+        filled.append("af_global")
+        if filled != names:
+            raise SchemaError(f"frequency columns {filled} differ from the declared {names}")
+        return pd.DataFrame(values, index=X.index, columns=names, copy=False)
 
     def _dataset_rows(self, dataset: str) -> pd.DataFrame:
         if self.frequencies is None:
@@ -260,19 +281,38 @@ class FrequencyFeatures(SchemaTransformer):
         frame = self.frequencies
         return frame[frame["dataset"].astype("string") == dataset]
 
-    def _dataset_block(self, dataset: str, keys: pd.Series, covered: np.ndarray) -> dict[str, Any]:
+    def _dataset_block(
+        self, dataset: str, keys: pd.Index, covered: np.ndarray
+    ) -> tuple[np.ndarray | slice, dict[str, Any]]:
+        """(rows, their columns of ``dataset``); every other row is NaN in every column.
+
+        A row neither in the export nor in a covered gene is unknown, NaN throughout,
+        which is what :meth:`_dataset_values` gives it. Most rows of a genome-wide
+        file are such rows, so only the others are computed.
+        """
         rows = self._dataset_rows(dataset)
+        present = pd.Index(rows["variant"].astype(str).unique()).get_indexer(keys) >= 0
+        absent_covered = covered & ~present
+        computed = np.flatnonzero(present | covered)
+        if len(computed) == len(keys):
+            return slice(None), self._dataset_values(dataset, rows, keys, absent_covered)
+        subset = keys[computed], absent_covered[computed]
+        return computed, self._dataset_values(dataset, rows, *subset)
+
+    def _dataset_values(
+        self, dataset: str, rows: pd.DataFrame, keys: pd.Index, absent_covered: np.ndarray
+    ) -> dict[str, Any]:
+        """The block of ``keys``, of which ``absent_covered`` lie in a covered gene but are
+        absent from the dataset's ``rows``."""
         groups = tuple(self.groups)
         in_groups = rows[rows["group"].isin(groups)]
-        present = keys.isin(set(rows["variant"].astype(str))).fillna(False).to_numpy(dtype=bool)
-        absent_covered = covered & ~present
-        ac = _group_matrix(in_groups, "ac", keys, groups)
-        an = _group_matrix(in_groups, "an", keys, groups)
+        given = AF_COLUMN in rows.columns  # a group given as an AF only: its AF, no FAF95
+        counts = ("ac", "an", AF_COLUMN) if given else ("ac", "an")
+        ac, an, *af_given = _group_matrices(in_groups, counts, keys, groups)
         ac[absent_covered] = 0.0
         af, faf = allele_frequency(ac, an), faf95(ac, an)
-        if AF_COLUMN in rows.columns:  # a group given as an AF only: its AF, no FAF95
-            given = _group_matrix(in_groups, AF_COLUMN, keys, groups)
-            af = np.where(np.isnan(af), given, af)
+        if given:
+            af = np.where(np.isnan(af), af_given[0], af)
         af[absent_covered], faf[absent_covered] = 0.0, 0.0
         return self._assemble(dataset_prefix(dataset), groups, ac, an, af, faf, absent_covered)
 

@@ -68,7 +68,12 @@ def _store_arrow(table: pd.DataFrame, specs: tuple[FeatureSpec, ...], first_row:
         [locus, rest, order.rename(ORDER_COLUMN), copy_of.rename(COPY_COLUMN)], axis=1
     )
     if "label" in frame.columns:  # unlabelled chunks hold only NA: keep every file's type double
-        frame["label"] = pd.to_numeric(frame["label"], errors="coerce").astype("float64")
+        label = frame["label"]
+        frame["label"] = (
+            np.full(len(frame), np.nan)  # what to_numeric gives, without its pass over objects
+            if label.isna().all()
+            else pd.to_numeric(label, errors="coerce").astype("float64")
+        )
     arrow = pa.Table.from_pandas(frame, preserve_index=False)
     position = arrow.schema.get_field_index(COPY_COLUMN)  # one type in every file, nulls or not
     arrow = arrow.set_column(position, COPY_COLUMN, arrow[COPY_COLUMN].cast(pa.string()))
