@@ -14,6 +14,12 @@ from contextlib import contextmanager
 Progress = Callable[[str], None]
 #: Called with the input bytes consumed so far (drives a progress bar).
 ByteProgress = Callable[[int], None]
+#: Called once per finished item of a job over a known number of items.
+StepProgress = Callable[[], None]
+
+
+def no_step() -> None:
+    """The default :data:`StepProgress`: count nothing."""
 
 
 def quiet(_: str) -> None:
@@ -45,3 +51,23 @@ def byte_progress(total: int, description: str, show: bool = True) -> Iterator[B
     with Bar(*columns, transient=False, disable=os.environ.get("TERM") == "dumb") as bar:
         task = bar.add_task(description, total=total)
         yield lambda done: bar.update(task, completed=min(done, total))
+
+
+@contextmanager
+def count_progress(total: int, description: str, show: bool = True) -> Iterator[StepProgress]:
+    """A rich progress bar over ``total`` items, advanced by one per call (thread-safe)."""
+    if not show or total <= 0:
+        yield no_step
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as Bar
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Bar(*columns, transient=False, disable=os.environ.get("TERM") == "dumb") as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda: bar.advance(task)

@@ -16,7 +16,14 @@ import pytest
 
 from vipredict.config import Settings
 from vipredict.model import compiled as compiled_module
-from vipredict.model.compiled import CompileUnavailableError, cache_dir, cache_key, cached, compiled
+from vipredict.model.compiled import (
+    CompileUnavailableError,
+    cache_dir,
+    cache_key,
+    cached,
+    compile_all,
+    compiled,
+)
 from vipredict.model.scorer import FeatureMatrix, Scorer, load_scorer, route_codes, row_evidence
 from vipredict.model.single import SingleScorer
 from vipredict.store.partitioned import Store
@@ -176,3 +183,13 @@ def test_the_one_row_service_path_never_compiles(real, fast, trained_home, monke
     answer = single.answer(row, "1:1:A:C")
     assert answer.row["score"] == row_evidence(scorer.evidence_model, matrix).score[k]
     assert not cache_dir(trained_home).exists()
+
+
+def test_compiling_reports_each_booster_as_it_is_settled(real, fast, compiled_home):
+    """``compile_all`` calls its progress callback once per booster (a bar over the profiles,
+    which take a minute or two to compile the first time), cached ones included."""
+    boosters = [p.booster for p in real[0].evidence_model.profiles]
+    ticks = []
+    found = compile_all(boosters, compiled_home, build=False, done=lambda: ticks.append(1))
+    assert len(ticks) == len(boosters) == len(found)
+    assert all(predictor is not None for predictor, _ in found)  # all cached by ``fast``

@@ -318,7 +318,7 @@ def annotate(
         from vipredict.model.scorer import load_scorer
 
         scorer = load_scorer(settings, with_priority=False, with_store=False)
-        built = use_compiled_trees(scorer, input_path, compile, settings)
+        built = use_compiled_trees(scorer, input_path, compile, settings, show_progress=True)
         if built:
             console.print(f"compiled the trees of {len(built)} profiles (cached in the home)")
     chosen = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
@@ -348,7 +348,7 @@ def compile_models() -> None:
 
     settings = configure_runtime_env()
     scorer = load_scorer(settings, with_priority=False, with_store=False)
-    built = scorer.compile(settings)
+    built = scorer.compile(settings, show_progress=True)
     console.print(
         f"{len(scorer.predictors)} of {len(scorer.evidence_model.profiles)} profiles compiled "
         f"({len(built)} now) in {cache_dir(settings)}"

@@ -493,13 +493,18 @@ def release_freed_memory() -> None:
 
 #: An input file at least this large has its profiles' trees compiled before scoring when
 #: they are not cached yet (:func:`use_compiled_trees`). Compiling the 12 profiles of a
-#: trained home costs ~50-100 s once (two cores); compiled trees then save ~6 CPU-s per 10^6
-#: scored rows, so a smaller file is scored by LightGBM (or by trees compiled earlier).
+#: trained home costs ~52 CPU-s once (26 s on two idle cores); compiled trees then save
+#: ~16 CPU-s per 10^6 scored rows (10^7 variants, 3.1 M scored: 206 -> 155 CPU-s), so a
+#: smaller file is scored by LightGBM (or by trees compiled earlier).
 COMPILE_MIN_BYTES = 32 << 20
 
 
 def use_compiled_trees(
-    scorer: Scorer, input_path: Path, compile: bool | None, settings: Settings | None = None
+    scorer: Scorer,
+    input_path: Path,
+    compile: bool | None,
+    settings: Settings | None = None,
+    show_progress: bool = False,
 ) -> list[str]:
     """Give ``scorer`` compiled trees (:meth:`Scorer.compile`); the profiles compiled now.
 
@@ -511,7 +516,7 @@ def use_compiled_trees(
     if compile is False:
         return []
     build = compile is True or input_path.stat().st_size >= COMPILE_MIN_BYTES
-    return scorer.compile(settings, build=build)
+    return scorer.compile(settings, build=build, show_progress=show_progress)
 
 
 def join_threads() -> int:

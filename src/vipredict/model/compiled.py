@@ -51,6 +51,7 @@ import lightgbm
 import numpy as np
 
 from vipredict.config import Settings
+from vipredict.progress import StepProgress, no_step
 
 logger = logging.getLogger(__name__)
 
@@ -223,15 +224,19 @@ def compiled(booster: lightgbm.Booster, settings: Settings) -> CompiledPredictor
 
 
 def compile_all(
-    boosters: Sequence[lightgbm.Booster], settings: Settings, build: bool = True
+    boosters: Sequence[lightgbm.Booster],
+    settings: Settings,
+    build: bool = True,
+    done: StepProgress = no_step,
 ) -> list[tuple[CompiledPredictor | None, bool]]:
     """(predictor or None, whether compiled now) per booster; compiles run side by side.
 
     ``build`` False: only what is cached. A compile that cannot run (no lleaves or
-    ``ld``) leaves that booster to LightGBM, with a warning.
+    ``ld``) leaves that booster to LightGBM, with a warning. ``done`` is called as
+    each booster is settled (a progress bar: compiling takes seconds per booster).
     """
 
-    def one(booster: lightgbm.Booster) -> tuple[CompiledPredictor | None, bool]:
+    def settle(booster: lightgbm.Booster) -> tuple[CompiledPredictor | None, bool]:
         found = cached(booster, settings)
         if found is not None or not build:
             return found, False
@@ -240,6 +245,12 @@ def compile_all(
         except (CompileUnavailableError, subprocess.CalledProcessError) as error:
             logger.warning("scoring with LightGBM: %s", error)
             return None, False
+
+    def one(booster: lightgbm.Booster) -> tuple[CompiledPredictor | None, bool]:
+        try:
+            return settle(booster)
+        finally:
+            done()
 
     workers = max(1, min(len(boosters), os.cpu_count() or 1))
     with ThreadPoolExecutor(workers, thread_name_prefix="vipredict-compile") as pool:

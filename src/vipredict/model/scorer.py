@@ -64,6 +64,7 @@ from vipredict.model.registry import (
     registered_name,
     setup_mlflow,
 )
+from vipredict.progress import count_progress
 from vipredict.schema import CONSERVATION_SCORES, FUNCTIONAL_SCORES
 from vipredict.store.index import StoreIndex
 from vipredict.store.partitioned import Store, StoreMissingError, locus_queries, miss
@@ -577,18 +578,23 @@ class Scorer:
         """
         return row_evidence(self.evidence_model, features, threads, self.predictors)
 
-    def compile(self, settings: Settings | None = None, *, build: bool = True) -> list[str]:
+    def compile(
+        self, settings: Settings | None = None, *, build: bool = True, show_progress: bool = False
+    ) -> list[str]:
         """Score with compiled boosters from now on (:mod:`vipredict.model.compiled`).
 
         For jobs that score large blocks (``annotate``): each profile's booster is
         loaded from the home's cache, or (``build``) compiled and cached, some
         seconds per profile the first time (in child processes, side by side).
         ``build=False`` only loads what is cached. Returns the profiles compiled now.
+        ``show_progress``: a bar over the profiles while compiling (a minute or two).
         The service never calls this: its one-row path scores through LightGBM.
         """
         settings = settings or get_settings()
         profiles = self.evidence_model.profiles
-        found = compile_all([p.booster for p in profiles], settings, build)
+        boosters = [p.booster for p in profiles]
+        with count_progress(len(profiles), "compiling trees", show_progress and build) as done:
+            found = compile_all(boosters, settings, build, done)
         # A new dict: a copy of this scorer (dataclasses.replace) keeps its own predictors.
         self.predictors = {
             **self.predictors,
