@@ -268,3 +268,38 @@ def test_a_foreign_queue_items_table_is_refused(tmp_path: Path):
         connection.execute(sa.text("CREATE TABLE queue_items (id INTEGER PRIMARY KEY)"))
     with pytest.raises(RuntimeError, match="rank"):
         add_missing_item_columns(engine)
+
+
+def _same_value(a: object, b: object) -> bool:
+    """Equal, or both missing (None, NaN and pd.NA alike)."""
+    if pd.api.types.is_scalar(a) and pd.isna(a):
+        return pd.api.types.is_scalar(b) and bool(pd.isna(b))
+    return bool(a == b)
+
+
+def test_one_item_with_its_neighbours_is_what_the_whole_queue_says(
+    any_store: QueueStore, ranked: pd.DataFrame
+):
+    """``item`` (the variant page's query) gives every item, its latest decision and the
+    variants ranked just before and after it exactly as the whole loaded queue does."""
+    queue_id = _save(any_store, ranked)
+    key = _first_key(ranked)
+    any_store.decide(queue_id, Decision.create(key, "defer", "cur-1", "ask lab"))
+    any_store.decide(queue_id, Decision.create(key, "accept", "cur-2"))
+    items = any_store.load(queue_id).items
+    variants = _texts(items["variant"])  # an input that gave no key is an item without one
+    assert len(variants) > 3 and None in variants
+    for position, variant in enumerate(variants):
+        if variant is None:  # no page: nothing asks for it by key
+            continue
+        found = any_store.item(queue_id, variant)
+        expected = items.iloc[position].to_dict()
+        assert found.item.keys() == expected.keys()
+        assert all(_same_value(found.item[k], expected[k]) for k in expected), variant
+        assert found.previous == (variants[position - 1] if position else None)
+        assert found.next == (variants[position + 1] if position + 1 < len(variants) else None)
+        assert found.meta == any_store.meta(queue_id)
+    assert any_store.item(queue_id, key).item["decision"] == "accept"
+    with pytest.raises(QueueNotFoundError) as refused:
+        any_store.item(queue_id, "GRCh37:1:1:A:C")
+    assert refused.value.reason == "unknown_variant"

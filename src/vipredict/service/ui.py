@@ -595,26 +595,20 @@ def _missing_features(model: LoadedModel, features: pd.DataFrame, profile: str |
 
 def variant_facts(queues: QueueService, queue_id: str, key: str) -> dict[str, Any]:
     """Everything the variant page shows of one queue item."""
-    record = queues.store.load(queue_id)
-    items = record.items
-    at = np.flatnonzero(items["variant"].astype("string").fillna("").to_numpy() == key)
-    if not at.size:
-        raise QueueNotFoundError("unknown_variant", f"{key} is not an item of this queue")
-    position = int(at[0])
-    item = items.iloc[position].to_dict()
+    found = queues.store.item(queue_id, key)  # unknown: QueueNotFoundError("unknown_variant")
+    item = found.item
     features, origin = _item_features(queues, queue_id, key)
     profile = item.get("profile") if _present(item.get("profile")) else None
-    model, model_note = _item_model(queues, record.meta)
+    model, model_note = _item_model(queues, found.meta)
     calibration = _calibration_of(model, profile)
     score = float(item["score"]) if _present(item.get("score")) else None
     posterior = float(item["posterior"]) if _present(item.get("posterior")) else None
     explained = explanation(model, features, item)
     history = queues.store.history(queue_id, variant=key).iloc[::-1]
-    neighbours = items["variant"].astype("string").fillna("")
     freq = frequency_rows(features)
     warnings = str(item.get("annotation_warnings") or "")
     return {
-        "meta": record.meta,
+        "meta": found.meta,
         "item": item_row(item),
         "features_origin": origin,
         "calibration": calibration_chart(calibration, score, posterior),
@@ -628,8 +622,8 @@ def variant_facts(queues: QueueService, queue_id: str, key: str) -> dict[str, An
         "warnings": [w for w in warnings.split("; ") if w],
         "missing": _missing_features(model, features, profile) if score is not None else [],
         "history": history.to_dict("records"),
-        "previous": str(neighbours.iloc[position - 1]) if position > 0 else None,
-        "next": str(neighbours.iloc[position + 1]) if position + 1 < len(items) else None,
+        "previous": found.previous,
+        "next": found.next,
     }
 
 
