@@ -229,8 +229,7 @@ class PredictionService:
     limits: Limits = field(default_factory=Limits)
     #: Answers kept at most (None: the whole store, scored at start-up).
     cache_limit: int | None = None
-    #: The store's serving index (answered on demand only; None: DuckDB look-ups).
-    index: StoreIndex | None = None
+    #: One-row scoring over the serving index (answered on demand with an index only).
     single: SingleScorer | None = None
     _base: OrderedDict[str, str] = field(default_factory=OrderedDict, repr=False)
     _detail: OrderedDict[str, str] = field(default_factory=OrderedDict, repr=False)
@@ -258,12 +257,17 @@ class PredictionService:
         if precompute and preload:
             service.warm()
         if not preload and scorer.store is not None:
-            service.index = open_index(scorer.store.root)
-            if service.index is not None:
-                # Every look-up of the scorer (VA-Spec, TSV, uploads' keys) reads the index too.
-                service.scorer = replace(scorer, index=service.index)
-                service.single = SingleScorer.of(scorer, service.index.columns)
+            index = open_index(scorer.store.root)
+            if index is not None:
+                # Every look-up of the scorer (VA-Spec, TSV, uploads' keys) reads the index.
+                service.scorer = replace(scorer, index=index)
+                service.single = SingleScorer.of(scorer, index.columns)
         return service
+
+    @property
+    def index(self) -> StoreIndex | None:
+        """The store's serving index (answered on demand only; None: DuckDB look-ups)."""
+        return self.scorer.index
 
     @property
     def store(self) -> Store:
@@ -433,13 +437,13 @@ class PredictionService:
             bases.update(base)
             details.update(detail)
         elif unscored:
-            features, missing = self._lookup(unscored)
+            features, missing = self.scorer.lookup(unscored)  # index, else DuckDB
             if len(features):
                 bases.update(self._fill(features))
                 details.update(self._explain(features))
         unexplained = [k for k in wanted if k in bases and k not in details]
         if unexplained:
-            details.update(self._explain(self._lookup(unexplained)[0]))
+            details.update(self._explain(self.scorer.lookup(unexplained)[0]))
         out = []
         for record in records:
             base = bases.get(record.key) if record.key is not None else None
@@ -453,10 +457,6 @@ class PredictionService:
                 reason, detail = missing.get(record.key, ("no_features", ""))
             out.append(json.dumps(self._error_body(record, reason, detail)))
         return out
-
-    def _lookup(self, keys: Sequence[str]) -> tuple[pd.DataFrame, dict[str, tuple[str, str]]]:
-        """Store rows of the keys found and each miss's named error (index, else DuckDB)."""
-        return self.scorer.lookup(keys)
 
     def _answer_singly(
         self, keys: Sequence[str]
