@@ -345,19 +345,13 @@ def _one_chunk(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _first_appearance(keys: pd.Index) -> tuple[pd.Index, np.ndarray]:
-    """(``keys.unique()``, each key's position in it): one Arrow hash pass, not pandas' two.
-
-    The chunks of an index are encoded with one memo table, so the longest of
-    their dictionaries holds every key, in order of first appearance.
-    """
+    """(``keys.unique()``, each key's position in it): one Arrow hash pass, not pandas' two."""
     column = pa.array(keys.array)
-    chunks = column if isinstance(column, pa.ChunkedArray) else pa.chunked_array([column])
-    encoded = pc.dictionary_encode(chunks, null_encoding="encode").chunks
-    if not encoded:
-        return keys.unique(), np.zeros(0, dtype=np.intp)
-    dictionary = max((chunk.dictionary for chunk in encoded), key=len)
-    codes = np.concatenate([chunk.indices.to_numpy() for chunk in encoded]).astype(np.intp)
-    return pd.Index(pd.array(dictionary, dtype=keys.dtype)), codes
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    encoded = pc.dictionary_encode(column, null_encoding="encode")
+    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.intp)
+    return pd.Index(pd.array(encoded.dictionary, dtype=keys.dtype)), codes
 
 
 @dataclass
