@@ -233,6 +233,37 @@ def percentile(values: list[float], q: float) -> float:
     return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
 
 
+def record_level(result: dict[str, Any], n: int, latencies: list[float], errors: int) -> None:
+    """One latency phase's error count, p50 and p99 (ms), under its client count ``n``.
+
+    A refusal (429/503 past max_concurrency) is fast: it is counted, or p50 flatters.
+    """
+    result["errors"][str(n)] = errors
+    result["p50_ms"][str(n)] = percentile(latencies, 0.50)
+    result["p99_ms"][str(n)] = percentile(latencies, 0.99)
+
+
+def sustained_load(port: int, pool: KeyPool, pid: int, seconds: float) -> dict[str, Any]:
+    """``seconds`` of 8 clients asking ``pool``: requests, errors, p50/p99, and the largest
+    worker's RSS at its start and end.
+
+    Called after the bulk and latency phases have filled the cache and grown the
+    allocator's arenas to their working size, so the growth it shows is what load adds.
+    """
+    start_mb = rss_mb(pid)
+    deadline = time.perf_counter() + seconds
+    latencies, errors = run_pool(port, pool, 8, lambda _: time.perf_counter() < deadline)
+    return {
+        "rss_start_mb": start_mb,
+        "load_seconds": seconds,
+        "load_requests": len(latencies),
+        "load_errors": errors,
+        "load_p50_ms": percentile(latencies, 0.50),
+        "load_p99_ms": percentile(latencies, 0.99),
+        "rss_end_mb": rss_mb(pid),
+    }
+
+
 @contextmanager
 def serving_home(store: Path | None) -> Iterator[None]:
     """``VIPREDICT_HOME`` as given, or a scratch home serving ``store`` with its champions.
@@ -294,31 +325,15 @@ def measure_store(args: argparse.Namespace) -> dict[str, Any]:
         for n, total in zip(CONCURRENCY, levels, strict=True):
             pool = KeyPool(rest[:total])
             rest = rest[total:]
-            latencies, errors = run_pool(port, pool, n, lambda _: True)
-            # A refusal (429 past max_concurrency) is fast: count it, or p50 flatters.
-            result["errors"][str(n)] = errors
-            result["p50_ms"][str(n)] = percentile(latencies, 0.50)
-            result["p99_ms"][str(n)] = percentile(latencies, 0.99)
+            record_level(result, n, *run_pool(port, pool, n, lambda _: True))
         # Keys answered just before: from the bounded cache.
         warm = KeyPool(bulk_http[-1][: args.latency_requests], cycle=True)
         latencies, _ = run_pool(port, warm, 8, lambda done: done < args.latency_requests // 8)
         result["warm_p50_ms_8_clients"] = percentile(latencies, 0.50)
         result["warm_p99_ms_8_clients"] = percentile(latencies, 0.99)
-        # Start of the leak check: after the bulk and latency phases have filled the
-        # cache and grown the allocator's arenas, so growth below is what load adds.
-        result["rss_start_mb"] = rss_mb(process.pid)
-        deadline = time.perf_counter() + args.load_seconds
         pool = KeyPool(rest)
-        latencies, errors = run_pool(port, pool, 8, lambda _: time.perf_counter() < deadline)
-        result.update(
-            load_seconds=args.load_seconds,
-            load_requests=len(latencies),
-            load_errors=errors,
-            load_p50_ms=percentile(latencies, 0.50),
-            load_p99_ms=percentile(latencies, 0.99),
-            load_keys_exhausted=pool.given >= len(pool.bodies),
-            rss_end_mb=rss_mb(process.pid),
-        )
+        result.update(sustained_load(port, pool, process.pid, args.load_seconds))
+        result["load_keys_exhausted"] = pool.given >= len(pool.bodies)
         model = json.loads(Client(port).request("GET", "/model")[1])
         result["cache"] = model["cache"]
     finally:
@@ -394,23 +409,9 @@ def measure_preloaded(args: argparse.Namespace) -> dict[str, Any]:
         for n in CONCURRENCY:
             per_client = max(50, args.latency_requests // n)
             pool = KeyPool(keys[:2000], cycle=True)  # a preloaded store: every answer is ready
-            latencies, errors = run_pool(port, pool, n, lambda done, m=per_client: done < m)
-            result["errors"][str(n)] = errors
-            result["p50_ms"][str(n)] = percentile(latencies, 0.50)
-            result["p99_ms"][str(n)] = percentile(latencies, 0.99)
-        # Start of the leak check: after the bulk and latency phases have grown the
-        # allocator's arenas to their working size, so growth below is what load adds.
-        result["rss_start_mb"] = rss_mb(process.pid)
-        deadline = time.perf_counter() + args.load_seconds
+            record_level(result, n, *run_pool(port, pool, n, lambda done, m=per_client: done < m))
         pool = KeyPool(keys[:2000], cycle=True)
-        latencies, errors = run_pool(port, pool, 8, lambda _: time.perf_counter() < deadline)
-        result.update(
-            load_seconds=args.load_seconds,
-            load_requests=len(latencies),
-            load_errors=errors,
-            load_p99_ms=percentile(latencies, 0.99),
-            rss_end_mb=rss_mb(process.pid),
-        )
+        result.update(sustained_load(port, pool, process.pid, args.load_seconds))
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=60)
