@@ -126,3 +126,15 @@ def test_configuration_files_ship_with_the_package():
     assert load_feature_set("noaf").registered_model == "vipredict-noaf"
     with pytest.raises(FeatureSetError, match="no feature set 'nope'"):
         load_feature_set("nope")
+
+
+def test_the_lean_registered_name_is_the_feature_sets_own(monkeypatch):
+    """``registered_model_of`` reads one key of the TOML without the feature builders (so that
+    checking a champion's version stays light); it names the model the checked set names."""
+    import vipredict.config as config
+    from vipredict.config import registered_model_of
+
+    for role in ModelRole:
+        assert registered_model_of(role) == feature_set_for(role).registered_model
+    monkeypatch.setattr(config, "feature_set_of", lambda role: "af")
+    assert registered_model_of(ModelRole.EVIDENCE) == "vipredict-af"

@@ -81,6 +81,19 @@ def feature_set_file(name: str) -> Traversable:
     return resources.files(FEATURE_SETS_PACKAGE).joinpath(f"{name}.toml")
 
 
+def registered_model_of(role: ModelRole) -> str:
+    """The registered MLflow model that plays ``role``: its feature set's ``registered_model``.
+
+    Read from the TOML alone, so that checking which version plays a role
+    (:mod:`vipredict.model.versions`) imports no feature builder (scikit-learn);
+    :func:`vipredict.features.sets.feature_set_for` reads and checks the whole set.
+    """
+    import tomllib
+
+    definition = tomllib.loads(feature_set_file(feature_set_of(role)).read_text())
+    return str(definition["registered_model"])
+
+
 def training_config_file(name: str = DEFAULT_TRAINING_CONFIG) -> Traversable:
     """A packaged training configuration (``training/<name>.toml``)."""
     return resources.files(TRAINING_CONFIGS_PACKAGE).joinpath(f"{name}.toml")

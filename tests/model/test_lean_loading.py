@@ -26,15 +26,15 @@ import lightgbm
 import pytest
 
 from vipredict.config import ModelRole, Settings
-from vipredict.model import registry
+from vipredict.model import registry, versions
 from vipredict.model.registry import (
-    MLFLOW_SQLITE_SCHEMA,
     ModelNotReadyError,
     RunArtifacts,
     load_role,
     registered_name,
 )
 from vipredict.model.scorer import load_scorer
+from vipredict.model.versions import MLFLOW_SQLITE_SCHEMA
 
 
 def test_a_lean_load_is_the_full_load_without_the_classifier(tiny_home: Settings):
@@ -100,9 +100,9 @@ def test_the_sqlite_read_of_a_version_is_what_mlflow_answers(
     tiny_home: Settings, role: ModelRole, version: str | None
 ):
     name = registered_name(role)
-    mine = registry._sqlite_version(name, version, tiny_home)
+    mine = versions.sqlite_version(name, version, tiny_home)
     assert mine is not None and mine.params and mine.metrics
-    assert mine == registry._mlflow_version(name, version, tiny_home)
+    assert mine == registry.mlflow_version(name, version, tiny_home)
 
 
 def test_the_sqlite_reader_knows_the_installed_mlflow_schema():
@@ -122,11 +122,11 @@ def test_another_schema_or_an_unknown_version_is_left_to_mlflow(
     shutil.copy(tiny_home.home / "mlflow.db", copy)
     name = registered_name(ModelRole.EVIDENCE)
     with closing(sqlite3.connect(copy)) as db:
-        assert registry._read_version(db, name, None) is not None
-        assert registry._read_version(db, name, "99") is None
-        assert registry._read_version(db, "no-such-model", None) is None
+        assert versions.read_version(db, name, None) is not None
+        assert versions.read_version(db, name, "99") is None
+        assert versions.read_version(db, "no-such-model", None) is None
         db.execute("UPDATE alembic_version SET version_num = 'a-later-one'")
-        assert registry._read_version(db, name, None) is None
+        assert versions.read_version(db, name, None) is None
 
 
 def test_loading_the_scorer_for_annotate_imports_no_mlflow(tiny_home: Settings):

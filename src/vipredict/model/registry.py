@@ -10,11 +10,8 @@ score can never be read against another model's thresholds.
 from __future__ import annotations
 
 import json
-import math
-import sqlite3
 import subprocess
 import tempfile
-from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,15 +23,21 @@ import numpy as np
 import pandas as pd
 
 from vipredict.acmg import EVIDENCE_CODES
-from vipredict.config import ModelRole, Settings, configure_runtime_env, get_settings
-from vipredict.features.sets import Profile, feature_set_for
+from vipredict.config import (
+    ModelRole,
+    Settings,
+    configure_runtime_env,
+    get_settings,
+    registered_model_of,
+)
+from vipredict.features.sets import Profile
 from vipredict.model.calibration import CalibrationResult
+from vipredict.model.versions import CHAMPION, RegisteredVersion, sqlite_version
 
 if TYPE_CHECKING:  # MLflow is imported where it is used: scoring reads a SQLite home without it
     from mlflow.tracking import MlflowClient
 
 EXPERIMENT = "vipredict"
-CHAMPION = "champion"
 MODEL_ARTIFACT = "model"
 FEATURES_ARTIFACT = "feature_names.json"
 CALIBRATION_ARTIFACT = "calibration/calibration.json"
@@ -112,7 +115,7 @@ def git_commit() -> str:
 
 def registered_name(role: ModelRole) -> str:
     """The registered MLflow model that plays ``role``."""
-    return feature_set_for(role).registered_model
+    return registered_model_of(role)
 
 
 def champion_version(client: MlflowClient, name: str):
@@ -322,7 +325,7 @@ def load_registered(
     skipped, its boosters are LightGBM text). A model without profiles scores
     through its classifier, so it is always rebuilt, through :func:`load_estimator`.
     """
-    found = (None if estimator else _sqlite_version(name, version, settings)) or _mlflow_version(
+    found = (None if estimator else sqlite_version(name, version, settings)) or mlflow_version(
         name, version, settings
     )
     label = f"{name} v{found.version}"
@@ -351,20 +354,7 @@ def load_registered(
     )
 
 
-@dataclass(frozen=True)
-class RegisteredVersion:
-    """What loading needs of a registered version: its run, artifacts, parameters, metrics."""
-
-    version: str
-    run_id: str
-    artifact_uri: str
-    params: dict[str, str]
-    metrics: dict[str, float]
-    #: The model URI :func:`load_estimator` reads (the champion alias, or the version).
-    uri: str
-
-
-def _mlflow_version(name: str, version: str | None, settings: Settings | None) -> RegisteredVersion:
+def mlflow_version(name: str, version: str | None, settings: Settings | None) -> RegisteredVersion:
     """``version`` of ``name`` (None: its champion), asked through MLflow's client."""
     import mlflow
 
@@ -387,82 +377,6 @@ def _mlflow_version(name: str, version: str | None, settings: Settings | None) -
         artifact_uri=run.info.artifact_uri,
         params=dict(run.data.params),
         metrics=dict(run.data.metrics),
-        uri=uri,
-    )
-
-
-#: The schema (Alembic revision) of MLflow's SQLite tracking store that
-#: :func:`_sqlite_version` reads: the one MLflow 3.x of ``requirements.lock`` creates
-#: (``tests/model/test_lean_loading.py`` checks it is the installed MLflow's head).
-#: A store at any other revision is read through MLflow's client.
-MLFLOW_SQLITE_SCHEMA = "dc11669786a5"
-#: The registry's rows of a single-tenant MLflow (MLflow's ``DEFAULT_WORKSPACE_NAME``).
-_WORKSPACE = "default"
-
-
-def _sqlite_version(
-    name: str, version: str | None, settings: Settings | None
-) -> RegisteredVersion | None:
-    """``version`` of ``name`` (None: its champion) read from the home's SQLite store itself.
-
-    Opening the store through ``MlflowClient`` imports MLflow and SQLAlchemy and
-    checks the schema with Alembic: about 100 MB and seconds before the first variant
-    is scored, for five rows. So scoring reads those rows read-only with ``sqlite3``
-    when the store is a local SQLite file at :data:`MLFLOW_SQLITE_SCHEMA`, and asks
-    MLflow otherwise (None): another backend, another schema, or a version not found
-    (so MLflow words the error).
-    """
-    settings = settings or get_settings()
-    uri = settings.tracking_uri
-    if not uri.startswith("sqlite:///"):
-        return None
-    path = Path(uri.removeprefix("sqlite:///"))
-    if not path.is_file():
-        return None
-    try:
-        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
-            return _read_version(db, name, version)
-    except sqlite3.Error:
-        return None
-
-
-def _read_version(
-    db: sqlite3.Connection, name: str, version: str | None
-) -> RegisteredVersion | None:
-    """The rows :meth:`MlflowClient.get_model_version_by_alias` / ``get_model_version`` and
-    ``get_run`` read, at :data:`MLFLOW_SQLITE_SCHEMA` (None: another schema, or not found)."""
-    schema = db.execute("SELECT version_num FROM alembic_version").fetchall()
-    if schema != [(MLFLOW_SQLITE_SCHEMA,)]:
-        return None
-    uri = f"models:/{name}/{version}"
-    if version is None:
-        alias = db.execute(
-            "SELECT version FROM registered_model_aliases "
-            "WHERE name = ? AND alias = ? AND workspace = ?",
-            (name, CHAMPION, _WORKSPACE),
-        ).fetchone()
-        if alias is None:
-            return None
-        version, uri = str(alias[0]), f"models:/{name}@{CHAMPION}"
-    found = db.execute(
-        "SELECT v.run_id, r.artifact_uri FROM model_versions v JOIN runs r "
-        "ON r.run_uuid = v.run_id WHERE v.name = ? AND v.version = ? AND v.workspace = ? "
-        "AND v.current_stage != 'Deleted_Internal'",
-        (name, str(version), _WORKSPACE),
-    ).fetchone()
-    if found is None:
-        return None
-    run_id, artifact_uri = found
-    params = db.execute("SELECT key, value FROM params WHERE run_uuid = ?", (run_id,))
-    metrics = db.execute(
-        "SELECT key, value, is_nan FROM latest_metrics WHERE run_uuid = ?", (run_id,)
-    )
-    return RegisteredVersion(
-        version=str(version),
-        run_id=run_id,
-        artifact_uri=artifact_uri,
-        params={key: value for key, value in params},
-        metrics={key: math.nan if is_nan else float(value) for key, value, is_nan in metrics},
         uri=uri,
     )
 
