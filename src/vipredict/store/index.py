@@ -25,7 +25,6 @@ then looks keys up through DuckDB as before. ``vipredict store-index`` builds it
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -40,6 +39,13 @@ import pyarrow.parquet as pq
 
 from vipredict.progress import byte_progress
 from vipredict.schema import KEY
+from vipredict.store.derived import (
+    derived_paths,
+    read_sidecar,
+    remove_orphans,
+    source_stamp,
+    write_sidecar,
+)
 from vipredict.store.partitioned import FILES, Store, float_matrix, miss
 from vipredict.variants import VariantError, parse_variant_key
 
@@ -86,33 +92,20 @@ def index_root(store_root: Path) -> Path:
     return Path(store_root) / INDEX_DIR
 
 
-def _source_stamp(path: Path) -> dict[str, int]:
-    stat = path.stat()
-    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-
-
 def _paths(store_root: Path, source: Path, root: Path) -> tuple[Path, Path]:
     """(IPC file, JSON sidecar) of one store file."""
-    relative = source.relative_to(store_root).with_suffix("")
-    return root / f"{relative}.arrow", root / f"{relative}.json"
-
-
-def _sidecar(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
+    return derived_paths(store_root, source, root, ".arrow")
 
 
 def _current(store_root: Path, source: Path, root: Path) -> bool:
     """Whether ``source`` has a complete index file built from it as it is now."""
     data, meta = _paths(store_root, source, root)
-    found = _sidecar(meta)
+    found = read_sidecar(meta)
     return (
         found is not None
         and data.is_file()
         and found.get("format") == FORMAT_VERSION
-        and found.get("source") == _source_stamp(source)
+        and found.get("source") == source_stamp(source)
     )
 
 
@@ -134,7 +127,7 @@ def build_file(store_root: Path, source: Path, root: Path, columns: list[str]) -
     last (by rename), so an interrupted build leaves the file stale, not wrong."""
     data, meta = _paths(store_root, source, root)
     data.parent.mkdir(parents=True, exist_ok=True)
-    stamp = _source_stamp(source)
+    stamp = source_stamp(source)
     stored = pq.read_schema(source)
     text, numbers = _locus_and_text(stored), _numbers(stored)
     schema = pa.schema(
@@ -176,9 +169,7 @@ def build_file(store_root: Path, source: Path, root: Path, columns: list[str]) -
         "columns": columns,
         "first_pos": first,
     }
-    tmp = meta.with_suffix(".json.partial")
-    tmp.write_text(json.dumps(payload))
-    os.replace(tmp, meta)
+    write_sidecar(meta, payload)
     return rows
 
 
@@ -205,11 +196,7 @@ def build_index(
             done += source.stat().st_size
             advance(done)
     wanted = {p for s in sources for p in _paths(store_root, s, root)}
-    removed = 0
-    for old in [*root.glob("build=*/chrom=*/*.arrow"), *root.glob("build=*/chrom=*/*.json")]:
-        if old not in wanted:
-            old.unlink()
-            removed += old.suffix == ".json"
+    removed = remove_orphans(root, wanted, ".arrow")
     return {"built": len(todo), "kept": len(sources) - len(todo), "removed": removed}
 
 
@@ -346,7 +333,7 @@ def open_index(store_root: Path, root: Path | None = None) -> StoreIndex | None:
     columns = served_columns(stored)
     for source in sources:
         data, meta = _paths(store_root, source, root)
-        info = _sidecar(meta)
+        info = read_sidecar(meta)
         assert info is not None  # checked current above
         if info["columns"] != columns:
             logger.warning(
