@@ -344,11 +344,21 @@ class _Cells:
         rows, at = _first_per_row(self.rows, mask)
         where = np.full(self.n, -1, dtype=np.int64)
         where[rows] = at
-        return self.stripped.take(pa.array(where, mask=where < 0))
+        # at most a token a row is stripped, not every token
+        return pc.utf8_trim_whitespace(self.tokens.take(pa.array(where, mask=where < 0)))
 
     def non_numeric(self) -> pa.Array:
-        """Per row, the first token neither missing nor a number (null if none)."""
-        return self._first_token(self.given & np.isnan(self.numbers))
+        """Per row, the first token neither missing nor a number (null if none).
+
+        A number is never missing, so only the tokens that are not numbers (few, in a
+        score column) are stripped and looked for among the missing tokens.
+        """
+        mask = np.isnan(self.numbers)
+        at = np.flatnonzero(mask)
+        if len(at):
+            stripped = pc.utf8_trim_whitespace(self.tokens.take(pa.array(at)))
+            mask[at] = ~pc.is_in(stripped, value_set=_MISSING).to_numpy(zero_copy_only=False)
+        return self._first_token(mask)
 
     def first_text(self) -> pa.Array:
         """Per row, the first non-missing token, stripped (null if none)."""
@@ -371,13 +381,20 @@ class _Cells:
         return out
 
 
-def _present(cells: pa.Array) -> np.ndarray:
-    """Whether a refused column's cell holds a value, as the VEP rules read it.
+def _present(cells: _Cells, asked: np.ndarray) -> np.ndarray:
+    """Whether a refused column's cell holds a value, as the VEP rules read it, in the
+    ``asked`` rows (False elsewhere).
 
     The cell is blanked first when every ``;`` transcript is missing, then read as
     :func:`vipredict.io.readers.vep._present` reads it (tokens split on ``;``, ``,``, ``&``).
+    The ``;`` tokens are the column's own; only the asked cells that have one are split
+    again (a refused score's warning is wanted only where the score is missing).
     """
-    return _Cells(cells).any_given() & _Cells(cells, r"[;,&]", regex=True).any_given()
+    out = asked & cells.any_given()
+    at = np.flatnonzero(out)
+    if len(at):
+        out[at] = _Cells(cells.cells.take(pa.array(at)), r"[;,&]", regex=True).any_given()
+    return out
 
 
 # --------------------------------------------------------------------------- rows
@@ -432,7 +449,7 @@ def _warnings(cells: dict[str, _Cells], scores: dict[str, np.ndarray], n: int) -
         missing = np.isnan(scores[canonical])
         refused, why = NOT_SUBSTITUTED.get(canonical, ((), ""))
         for column in (c for c in refused if c in cells):
-            hit = missing & _present(cells[column].cells)
+            hit = _present(cells[column], missing)
             text = np.where(hit, f"{canonical}: {why}", None)
             parts.append(pa.array(text, pa.string()))
         for column in (c for c in SCORE_COLUMNS[canonical] if c in cells):
