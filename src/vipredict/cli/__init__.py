@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -19,6 +19,10 @@ from rich.table import Table
 
 from vipredict.cli.queue import BUILD_HELP, FREQUENCIES_HELP, queue_app
 from vipredict.config import configure_runtime_env
+
+if TYPE_CHECKING:  # commands import what they use when they run
+    from vipredict.config import Settings
+    from vipredict.store.partitioned import Store
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 app.add_typer(queue_app, name="queue")
@@ -292,6 +296,13 @@ def annotate(
             "for a large input; cached ones always). Same answers, less time.",
         ),
     ] = None,
+    prescored: Annotated[
+        bool,
+        typer.Option(
+            help="read the champion's answers pre-scored in the store (`vipredict prescore`) "
+            "when they are current; --no-prescored scores every variant here. Same answers.",
+        ),
+    ] = True,
 ) -> None:
     """Add features (default: the evidence model's) and PP3/BP4 evidence to a VCF.
 
@@ -302,9 +313,11 @@ def annotate(
         annotate_vcf,
         index_vcf,
         join_threads,
+        prescored_applies,
         release_freed_memory,
         use_compiled_trees,
     )
+    from vipredict.jobs.prescore import stored_evidence
     from vipredict.store.partitioned import Store
 
     if not input_path.is_file():
@@ -313,16 +326,21 @@ def annotate(
     settings = configure_runtime_env()
     threads = join_threads()
     table = Store(store, threads) if store else Store.open(settings, threads)
-    scorer = None
-    if score:  # the model stack (MLflow, scikit-learn) loads only when scoring is asked for
-        from vipredict.model.scorer import load_scorer
-
-        scorer = load_scorer(settings, with_priority=False, with_store=False)
-        built = use_compiled_trees(scorer, input_path, compile, settings, show_progress=True)
-        if built:
-            console.print(f"compiled the trees of {len(built)} profiles (cached in the home)")
     chosen = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
-    report = annotate_vcf(input_path, output, table, scorer, chosen, build)
+    scorer, guidelines = None, None
+    if score:
+        evidence = stored_evidence(table, settings, threads) if prescored else None
+        if evidence is not None and prescored_applies(input_path, evidence, chosen):
+            console.print("evidence: the champion's pre-scored answers (`vipredict prescore`)")
+            table, guidelines = evidence, settings.guidelines
+        else:  # the model stack (MLflow, scikit-learn) loads only when scoring here
+            from vipredict.model.scorer import load_scorer
+
+            scorer = load_scorer(settings, with_priority=False, with_store=False)
+            built = use_compiled_trees(scorer, input_path, compile, settings, show_progress=True)
+            if built:
+                console.print(f"compiled the trees of {len(built)} profiles (cached in the home)")
+    report = annotate_vcf(input_path, output, table, scorer, chosen, build, guidelines=guidelines)
     errors = ", ".join(f"{code} {n:,}" for code, n in report.errors.most_common()) or "none"
     console.print(
         f"{report.records:,} records ({report.alleles:,} alleles, {report.in_store:,} in the "
@@ -334,6 +352,37 @@ def annotate(
         except OSError as error:  # htslib refuses unsorted input; the annotated file stays
             console.print(f"not indexed ({error}): tabix needs a coordinate-sorted VCF")
             raise typer.Exit(1) from error
+
+
+@app.command()
+def prescore(
+    store: Annotated[Path | None, typer.Option(help="partitioned store directory")] = None,
+) -> None:
+    """Score every stored variant with the evidence champion, once (STORE/_prescored).
+
+    ``annotate`` then reads these answers instead of scoring each variant again (the
+    same output, in about the time of ``--no-score``). Only store files without
+    current answers are scored; when another version becomes champion, run it again.
+    """
+    from vipredict.store.partitioned import Store
+
+    settings = configure_runtime_env()
+    _prescore(Store(store) if store else Store.open(settings), settings)
+
+
+def _prescore(table: Store, settings: Settings) -> None:
+    """Pre-score what the champion has not scored yet in ``table``, and say what was done."""
+    from vipredict.jobs.prescore import prescore as prescore_rows
+    from vipredict.model.scorer import load_scorer
+    from vipredict.store.prescored import prescored_root
+
+    scorer = load_scorer(settings, with_priority=False, with_store=False)
+    counts = prescore_rows(table, scorer, settings, show_progress=True)
+    model = scorer.evidence_model
+    console.print(
+        f"{model.name} v{model.version}: {counts['scored']} store file(s) scored, "
+        f"{counts['kept']} current, {counts['removed']} removed -> {prescored_root(table.root)}"
+    )
 
 
 @app.command("compile-models")
@@ -434,6 +483,17 @@ def add_dbnsfp(
             f"their other build; dropped: {report.dropped or 'none'})"
         )
     _refresh_index(root)
+    _refresh_prescored(root, settings)
+
+
+def _refresh_prescored(root: Path, settings: Settings) -> None:
+    """Pre-score the rows just added when the store keeps pre-scored answers (only then:
+    pre-scoring is a choice of the lab, made once with `vipredict prescore`)."""
+    from vipredict.store.partitioned import Store
+    from vipredict.store.prescored import prescored_root
+
+    if prescored_root(root).is_dir():
+        _prescore(Store(root), settings)
 
 
 def _refresh_index(root: Path) -> None:

@@ -22,6 +22,11 @@ Built for exome- and genome-sized VCFs against a dbNSFP-sized store on one machi
   written and block *n+2* looked up (:func:`_annotated_blocks`; LightGBM, compiled
   trees, DuckDB and most Arrow kernels release the GIL), with at most three blocks held, so
   blocks are half the size (:data:`~vipredict.io.vcf.BLOCK_BYTES` / 2);
+* when the store holds the evidence champion's answers pre-scored
+  (``vipredict prescore``, :mod:`vipredict.store.prescored`), they are joined
+  instead of the features and nothing is scored here: the same output, at the
+  cost of ``--no-score`` and without loading the model stack
+  (:func:`prescored_applies` says when they give the scored output);
 * the output is BGZF, tabix-ready, compressed by htslib's ``bgzip`` in its own
   process when there is one, else by pysam in this one.
 
@@ -74,6 +79,7 @@ from vipredict.io.vcf import (
 )
 from vipredict.progress import byte_progress
 from vipredict.store.partitioned import INFO_COLUMN, QUERY_SCHEMA, Store, float_matrix
+from vipredict.store.prescored import EVIDENCE_COLUMNS, scored_features, text_column
 from vipredict.variants import VariantError, contig_lengths, normalise_build, normalise_chrom
 
 if TYPE_CHECKING:  # MLflow and the models load only when scoring is asked for
@@ -205,11 +211,18 @@ class BlockAnnotator:
         slice_records: int = 32_768,
         csq: CsqFormat | None = None,
         score_threads: int | None = None,
+        guidelines: Sequence[str] | None = None,
     ) -> None:
         self.store = store
         self.scorer = scorer
-        guidelines = scorer.guidelines if scorer is not None else ()
-        self.writer = InfoWriter(columns, scored=scorer is not None, guidelines=guidelines)
+        #: ``store`` is pre-scored evidence (:mod:`vipredict.store.prescored`): its answers
+        #: are written as they are read, in the guideline versions ``guidelines`` names.
+        self.prescored = scorer is None and guidelines is not None
+        if self.prescored and not set(EVIDENCE_COLUMNS) <= set(store.schema.names):
+            raise ValueError(f"{store.root} holds no pre-scored evidence")
+        scored = scorer is not None or self.prescored
+        guidelines = scorer.guidelines if scorer is not None else guidelines or ()
+        self.writer = InfoWriter(columns, scored=scored, guidelines=guidelines)
         self.choice = (
             build if isinstance(build, BuildChoice) else BuildChoice(normalise_build(build))
         )
@@ -222,10 +235,18 @@ class BlockAnnotator:
         self.score_threads = score_threads
         #: What the model reads (its evidence inputs among them decide ``no_features``).
         self.model_columns = list(scorer.evidence_model.feature_names) if scorer else []
-        #: The store's pre-rendered INFO text is used when it renders exactly these columns.
-        self.rendered = store.info_columns == self.writer.columns
-        shown = [INFO_COLUMN] if self.rendered else self.writer.columns
-        self.fetch = list(dict.fromkeys([*self.model_columns, *shown]))
+        #: The store's pre-rendered INFO text, used when it renders exactly these columns
+        #: (pre-scored evidence may also hold the champion's: :func:`text_column`).
+        self.text = (
+            text_column(store, self.writer.columns)
+            if self.prescored
+            else INFO_COLUMN
+            if store.info_columns == self.writer.columns
+            else None
+        )
+        shown = [self.text] if self.text else self.writer.columns
+        answers = list(EVIDENCE_COLUMNS) if self.prescored else []
+        self.fetch = list(dict.fromkeys([*self.model_columns, *shown, *answers]))
         self.report = AnnotationReport()
 
     # ---- parsing
@@ -312,7 +333,23 @@ class BlockAnnotator:
             errors,
             np.full(n, np.nan),
         )
-        return _Lookup(found, matched, unscored, pending=self.scorer is not None)
+        lookup = _Lookup(found, matched, unscored, pending=self.scorer is not None)
+        if self.prescored:
+            self._stored_answers(lookup)
+        return lookup
+
+    @staticmethod
+    def _stored_answers(lookup: _Lookup) -> None:
+        """Pre-scored evidence of the matched rows spread over their alleles, as
+        :meth:`score` spreads what it scores."""
+        results, matched, found = lookup.results, lookup.matched, lookup.found
+        hit = np.flatnonzero(matched >= 0)
+        order = matched[hit]
+        results.score[hit] = found["score"].to_numpy()[order]
+        results.posterior[hit] = found["posterior"].to_numpy()[order]
+        results.evidence[hit] = found["evidence"].to_numpy(zero_copy_only=False)[order]
+        results.error[hit] = found["error"].to_numpy(zero_copy_only=False)[order]
+        results.mis_prd[hit] = found["mis_prd"].to_numpy()[order]
 
     def _feature_matrix(self, found: pa.Table) -> FeatureMatrix:
         """The model's columns of the matched rows as one float64 array (NaN: missing)."""
@@ -403,8 +440,8 @@ class BlockAnnotator:
         """Feature INFO text of each allele of ``[lo, hi)`` (null: not in the store)."""
         matched = lookup.matched[lo:hi]
         rows = pa.array(matched, mask=matched < 0)
-        if self.rendered and INFO_COLUMN in lookup.found.column_names:
-            return pc.take(lookup.found[INFO_COLUMN].chunk(0), rows)
+        if self.text and self.text in lookup.found.column_names:
+            return pc.take(lookup.found[self.text].chunk(0), rows)
         shown = {c: lookup.found[c] for c in self.writer.columns if c in lookup.found.column_names}
         return render_info(shown, rows) if shown else pa.nulls(len(matched), pa.string())
 
@@ -540,17 +577,40 @@ def _annotator(
     build: BuildChoice,
     csq: CsqFormat | None = None,
     score_threads: int | None = None,
+    guidelines: Sequence[str] | None = None,
 ) -> BlockAnnotator:
-    """A checked annotator: the store holds the model's features and every asked column."""
+    """A checked annotator: the store holds the model's features and every asked column.
+
+    ``guidelines`` given without a scorer: ``store`` is pre-scored evidence, whose
+    answers are written in those guideline versions.
+    """
     if scorer is not None:
         from vipredict.model.scorer import require_store_columns
 
         require_store_columns(scorer.evidence_model, store.columns)
-    chosen = list(columns) if columns is not None else default_columns(scorer, store)
+    if columns is not None:
+        chosen = list(columns)
+    elif scorer is None and guidelines is not None:  # pre-scored: the champion's, as scoring
+        chosen = scored_features(store)
+    else:
+        chosen = default_columns(scorer, store)
     unknown = [c for c in chosen if c not in store.info_headers]
     if unknown:
         raise KeyError(f"not features of the store: {', '.join(unknown)}")
-    return BlockAnnotator(store, scorer, chosen, build, csq=csq, score_threads=score_threads)
+    return BlockAnnotator(
+        store, scorer, chosen, build, csq=csq, score_threads=score_threads, guidelines=guidelines
+    )
+
+
+def prescored_applies(input_path: Path, evidence: Store, columns: Sequence[str] | None) -> bool:
+    """Whether pre-scored evidence writes what scoring would: not a VEP VCF (scored from
+    its own CSQ), and the features asked for (None: the champion's, as when scoring)
+    are those whose INFO text the evidence holds."""
+    header, _ = read_header(input_path)
+    if csq_format(header) is not None:
+        return False
+    asked = scored_features(evidence) if columns is None else list(columns)
+    return text_column(evidence, asked) is not None
 
 
 def annotate_vcf(
@@ -563,16 +623,21 @@ def annotate_vcf(
     block_bytes: int | None = None,
     show_progress: bool = True,
     score_threads: int | None = None,
+    guidelines: Sequence[str] | None = None,
 ) -> AnnotationReport:
     """Write ``input_path`` to ``output`` with features and, given a scorer, evidence.
 
     ``columns`` are store features (default: the evidence model's). ``build``
     None: the header's, else GRCh37; given: the header must agree. The output is
-    written beside ``output`` and renamed into place when complete.
+    written beside ``output`` and renamed into place when complete. ``guidelines``
+    without a scorer: ``store`` is the store's pre-scored evidence
+    (:func:`prescored_applies`), written in those guideline versions.
     """
     header, longest = read_header(input_path)
     choice = choose_build(header, build)
-    annotator = _annotator(store, scorer, columns, choice, csq_format(header), score_threads)
+    annotator = _annotator(
+        store, scorer, columns, choice, csq_format(header), score_threads, guidelines
+    )
     partial = output.with_name(f".partial-{os.getpid()}-{output.name}")  # same suffix
     output.parent.mkdir(parents=True, exist_ok=True)
     head = ("\n".join(annotator.writer.header(header, store.info_headers)) + "\n").encode()

@@ -37,6 +37,22 @@ def read_sidecar(path: Path) -> dict[str, Any] | None:
         return None
 
 
+def is_current(
+    store_root: Path, source: Path, root: Path, suffix: str, version: int, **expected: Any
+) -> bool:
+    """Whether ``source`` has a complete derived file of format ``version``, made from it as
+    it is now, whose sidecar also holds every ``expected`` key with that value."""
+    data, meta = derived_paths(store_root, source, root, suffix)
+    found = read_sidecar(meta)
+    return (
+        found is not None
+        and data.is_file()
+        and found.get("format") == version
+        and found.get("source") == source_stamp(source)
+        and all(found.get(key) == value for key, value in expected.items())
+    )
+
+
 def write_sidecar(path: Path, payload: dict[str, Any]) -> None:
     """Write a sidecar atomically: it is what marks its derived file complete."""
     partial = path.with_suffix(".json.partial")

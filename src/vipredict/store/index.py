@@ -41,6 +41,7 @@ from vipredict.progress import byte_progress
 from vipredict.schema import KEY
 from vipredict.store.derived import (
     derived_paths,
+    is_current,
     read_sidecar,
     remove_orphans,
     source_stamp,
@@ -99,14 +100,7 @@ def _paths(store_root: Path, source: Path, root: Path) -> tuple[Path, Path]:
 
 def _current(store_root: Path, source: Path, root: Path) -> bool:
     """Whether ``source`` has a complete index file built from it as it is now."""
-    data, meta = _paths(store_root, source, root)
-    found = read_sidecar(meta)
-    return (
-        found is not None
-        and data.is_file()
-        and found.get("format") == FORMAT_VERSION
-        and found.get("source") == source_stamp(source)
-    )
+    return is_current(store_root, source, root, ".arrow", FORMAT_VERSION)
 
 
 def _sorted_table(source: Path, columns: list[str]) -> Iterable[pa.Table]:
