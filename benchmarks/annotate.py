@@ -21,8 +21,12 @@ to the same VCF from the same rows, and write bgzipped VCF:
   is checked on the first 20,000 records of each size;
 * vipredict reads them from the partitioned parquet store (``--no-score``, which
   also writes ``VIP_ERR``); ``vipredict_score_s`` times the full command, which also
-  scores every variant with the evidence champion of ``VIPREDICT_HOME`` (``--columns``
-  names the same 26 columns in both runs, whatever features the champion reads).
+  scores every variant with the evidence champion of ``VIPREDICT_HOME``
+  (``--no-prescored``: scored as read); ``vipredict_prescored_s`` times the same
+  command reading the champion's answers pre-scored in the store, made once per size
+  by ``vipredict prescore`` (``prescore_s``, timed apart) and checked to give the
+  scored output byte for byte (``prescored_identical``). ``--columns`` names the same
+  26 columns in every run, whatever features the champion reads.
 
 Runs are interleaved within each repeat so that other load on the machine falls on
 all tools alike; the medians are reported. Wall time is taken around each command;
@@ -269,10 +273,16 @@ def commands(paths: dict[str, Path], out: Path, columns: list[str]) -> dict[str,
     ]
     return {
         "vipredict": [*vipredict, "--no-score"],
-        "vipredict_score": vipredict,
+        "vipredict_score": [*vipredict, "--no-prescored"],
+        "vipredict_prescored": vipredict,
         "bcftools": [*bcftools[:2], "--threads", "2", *bcftools[2:]],
         "bcftools_1thread": bcftools,
     }
+
+
+def prescore_command(paths: dict[str, Path]) -> list[str]:
+    """``vipredict prescore`` of the store: once per champion, before the runs that read it."""
+    return [sys.executable, "-m", "vipredict.cli", "prescore", "--store", str(paths["store"])]
 
 
 def _info(path: Path, limit: int) -> Iterator[dict[str, str]]:
@@ -294,6 +304,17 @@ def same_columns(a: Path, b: Path) -> bool:
     )
 
 
+def _same_bytes(a: Path, b: Path) -> bool:
+    """Whether two bgzipped outputs hold the same text (their compressed bytes may differ)."""
+    with gzip.open(a, "rb") as x, gzip.open(b, "rb") as y:
+        while True:
+            left, right = x.read(1 << 22), y.read(1 << 22)
+            if left != right:
+                return False
+            if not left:
+                return True
+
+
 def run_size(
     n: int, work: Path, repeats: int, columns: list[str], score: bool, keep: bool = False
 ) -> dict:
@@ -306,7 +327,15 @@ def run_size(
         paths = write_inputs(n, folder, columns)
         made.write_text(json.dumps({k: str(v) for k, v in paths.items()}))
     generated = time.perf_counter() - started
-    names = [n for n in commands(paths, folder, columns) if score or n != "vipredict_score"]
+    scoring = ("vipredict_score", "vipredict_prescored")
+    names = [n for n in commands(paths, folder, columns) if score or n not in scoring]
+    prescored: dict[str, float] = {}
+    if score:  # the store's pre-scored answers, made afresh (and timed) for this size
+        shutil.rmtree(paths["store"] / "_prescored", ignore_errors=True)
+        wall, peak, cpu = measure(prescore_command(paths))
+        prescored = {"prescore_s": round(wall, 3), "prescore_peak_mb": round(peak, 1)}
+        prescored["prescore_cpu_s"] = round(cpu, 2)
+        print(f"n={n:,} prescore: {wall:.2f} s, {peak:.0f} MB, {cpu:.1f} CPU s", flush=True)
     timings: dict[str, list[tuple[float, float, float]]] = {name: [] for name in names}
     loads: dict[str, list[float]] = {name: [] for name in names}  # 1-min load average before
     for repeat in range(repeats):
@@ -321,7 +350,12 @@ def run_size(
                 flush=True,
             )
     identical = same_columns(folder / "out-vipredict.vcf.gz", folder / "out-bcftools.vcf.gz")
-    result = {"n": n, "generate_s": round(generated, 2), "same_values": identical}
+    result: dict[str, Any] = {"n": n, "generate_s": round(generated, 2), "same_values": identical}
+    if score:  # pre-scored answers write what scoring writes, byte for byte
+        result["prescored_identical"] = _same_bytes(
+            folder / "out-vipredict_score.vcf.gz", folder / "out-vipredict_prescored.vcf.gz"
+        )
+        result.update(prescored)
     for name, values in timings.items():
         result[f"{name}_s"] = round(statistics.median(v[0] for v in values), 3)
         result[f"{name}_peak_mb"] = round(statistics.median(v[1] for v in values), 1)
@@ -347,6 +381,7 @@ def plot(report: dict, path: Path) -> None:
     series = [
         ("vipredict_s", "vipredict annotate --no-score"),
         ("vipredict_score_s", "vipredict annotate (+ scoring)"),
+        ("vipredict_prescored_s", "vipredict annotate (pre-scored answers)"),
         ("bcftools_s", "bcftools annotate --threads 2"),
         ("bcftools_1thread_s", "bcftools annotate (1 thread)"),
     ]
@@ -371,6 +406,7 @@ def plot(report: dict, path: Path) -> None:
     for key, label in (
         ("vipredict_peak_mb", "vipredict --no-score"),
         ("vipredict_score_peak_mb", "vipredict + scoring"),
+        ("vipredict_prescored_peak_mb", "vipredict, pre-scored answers"),
         ("bcftools_peak_mb", "bcftools --threads 2"),
     ):
         if key in report:

@@ -174,3 +174,35 @@ def test_the_command_annotates_from_stored_answers_without_the_model_stack(
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == "True []"
     assert out.read_bytes() == scored.read_bytes()
+
+
+def test_add_dbnsfp_pre_scores_the_rows_it_adds(
+    tiny_scorer: Scorer, tiny_store: Store, tiny_home: Settings, tmp_path: Path
+):
+    """Streaming real dbNSFP rows into a pre-scored store scores the new file, so annotate
+    keeps reading stored answers instead of finding them stale; the answers are the
+    champion's for those rows."""
+    from typer.testing import CliRunner
+
+    from vipredict.cli import app
+    from vipredict.model.scorer import FeatureMatrix
+    from vipredict.store.partitioned import float_matrix
+
+    store = _copy(tiny_store, tmp_path / "store")
+    prescore(store, tiny_scorer, tiny_home, compile=False)
+    args = ["add-dbnsfp", str(resolve("dbnsfp_v24_chr4")), "--store", str(store.root)]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "1 store file(s) scored" in " ".join(result.output.split())
+    evidence = stored_evidence(Store(store.root), tiny_home)
+    assert evidence is not None
+    new = max(Store(store.root).all_files(), key=lambda p: p.stat().st_mtime_ns)
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(new)
+    stored = pq.read_table(prescored_root(store.root) / new.relative_to(store.root))
+    assert rows.num_rows == stored.num_rows == 232
+    columns = tiny_scorer.evidence_model.feature_names
+    answers = tiny_scorer.row_evidence(FeatureMatrix(float_matrix(rows, columns), tuple(columns)))
+    assert stored["evidence"].to_pylist() == list(answers.evidence)
+    assert stored["error"].to_pylist() == list(answers.error)
