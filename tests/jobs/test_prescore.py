@@ -206,3 +206,27 @@ def test_add_dbnsfp_pre_scores_the_rows_it_adds(
     answers = tiny_scorer.row_evidence(FeatureMatrix(float_matrix(rows, columns), tuple(columns)))
     assert stored["evidence"].to_pylist() == list(answers.evidence)
     assert stored["error"].to_pylist() == list(answers.error)
+
+
+def test_answers_rendered_for_other_guidelines_are_rendered_again(
+    tiny_scorer: Scorer, tiny_store: Store, tiny_home: Settings, tiny_vcf, tmp_path: Path
+):
+    """The stored VIP_* text names both guideline versions (the default); a run reporting
+    one (``VIPREDICT_GUIDELINES``) renders the stored answers itself, as scoring does."""
+    from vipredict.config import ACMG_V3, SVCV4
+    from vipredict.store.prescored import answer_guidelines
+
+    store = _copy(tiny_store, tmp_path / "store")
+    prescore(store, tiny_scorer, tiny_home, compile=False)
+    evidence = stored_evidence(store, tiny_home)
+    assert evidence is not None and answer_guidelines(evidence) == [ACMG_V3, SVCV4]
+    for only in (ACMG_V3, SVCV4):
+        one = replace(tiny_scorer, guidelines=(only,))
+        scored, stored = tmp_path / f"scored-{only}.vcf", tmp_path / f"stored-{only}.vcf"
+        annotate_vcf(tiny_vcf.path, scored, store, one, show_progress=False)
+        annotate_vcf(
+            tiny_vcf.path, stored, evidence, None, show_progress=False, guidelines=(only,)
+        )
+        assert stored.read_bytes() == scored.read_bytes()
+        other = "VIP_MIS_PRD=" if only == ACMG_V3 else "VIP_EVIDENCE="
+        assert other not in stored.read_text().split("#CHROM")[1]

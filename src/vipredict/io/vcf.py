@@ -381,12 +381,16 @@ class AlleleResults:
 
     def part(self, lo: int, hi: int) -> AlleleResults:
         """The alleles ``[lo, hi)``."""
+        return self.take(slice(lo, hi))
+
+    def take(self, rows: slice | np.ndarray) -> AlleleResults:
+        """The alleles at ``rows`` (a slice or positions)."""
         return AlleleResults(
-            self.score[lo:hi],
-            self.posterior[lo:hi],
-            self.evidence[lo:hi],
-            self.error[lo:hi],
-            self.mis_prd[lo:hi],
+            self.score[rows],
+            self.posterior[rows],
+            self.evidence[rows],
+            self.error[rows],
+            self.mis_prd[rows],
         )
 
 
@@ -424,9 +428,25 @@ class InfoWriter:
         ]
         return annotated_header(lines, [feature_headers[c] for c in self.columns] + results)
 
-    def allele_texts(self, features: pa.Array, results: AlleleResults) -> pa.Array:
-        """INFO text of each allele: its feature text (null: none), then the VIP_* results."""
-        pieces = [features]
+    def allele_texts(
+        self, features: pa.Array, results: AlleleResults, answered: pa.Array | None = None
+    ) -> pa.Array:
+        """INFO text of each allele: its feature text (null: none), then the VIP_* results.
+
+        ``answered``: the results' text already rendered by :meth:`result_texts` (null
+        where not; pre-scored evidence keeps it), written as it is.
+        """
+        if answered is None:
+            return join_present([features, self.result_texts(results)], ";")
+        missing = pc.is_null(answered).to_numpy(zero_copy_only=False)
+        if missing.any():
+            computed = self.result_texts(results.take(np.flatnonzero(missing)))
+            answered = pc.replace_with_mask(answered, pa.array(missing), computed)
+        return join_present([features, answered], ";")
+
+    def result_texts(self, results: AlleleResults) -> pa.Array:
+        """The VIP_* results of each allele (never empty: ``VIP_ERR`` is always written)."""
+        pieces = []
         if self.scored:
             score = significant_text(results.score)
             posterior = significant_text(results.posterior)

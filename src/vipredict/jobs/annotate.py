@@ -79,7 +79,13 @@ from vipredict.io.vcf import (
 )
 from vipredict.progress import byte_progress
 from vipredict.store.partitioned import INFO_COLUMN, QUERY_SCHEMA, Store, float_matrix
-from vipredict.store.prescored import EVIDENCE_COLUMNS, scored_features, text_column
+from vipredict.store.prescored import (
+    ANSWER_TEXT_COLUMN,
+    EVIDENCE_COLUMNS,
+    answer_guidelines,
+    scored_features,
+    text_column,
+)
 from vipredict.variants import VariantError, contig_lengths, normalise_build, normalise_chrom
 
 if TYPE_CHECKING:  # MLflow and the models load only when scoring is asked for
@@ -245,7 +251,19 @@ class BlockAnnotator:
             else None
         )
         shown = [self.text] if self.text else self.writer.columns
-        answers = list(EVIDENCE_COLUMNS) if self.prescored else []
+        #: Pre-scored answers' VIP_* text, when rendered for this run's guideline versions.
+        self.answers = (
+            ANSWER_TEXT_COLUMN
+            if self.prescored and answer_guidelines(store) == list(self.writer.guidelines)
+            else None
+        )
+        answers = (
+            [self.answers, "error"]
+            if self.answers
+            else list(EVIDENCE_COLUMNS)
+            if self.prescored
+            else []
+        )
         self.fetch = list(dict.fromkeys([*self.model_columns, *shown, *answers]))
         self.report = AnnotationReport()
 
@@ -345,10 +363,12 @@ class BlockAnnotator:
         results, matched, found = lookup.results, lookup.matched, lookup.found
         hit = np.flatnonzero(matched >= 0)
         order = matched[hit]
+        results.error[hit] = found["error"].to_numpy(zero_copy_only=False)[order]
+        if "score" not in found.column_names:  # written from their text (_answer_texts)
+            return
         results.score[hit] = found["score"].to_numpy()[order]
         results.posterior[hit] = found["posterior"].to_numpy()[order]
         results.evidence[hit] = found["evidence"].to_numpy(zero_copy_only=False)[order]
-        results.error[hit] = found["error"].to_numpy(zero_copy_only=False)[order]
         results.mis_prd[hit] = found["mis_prd"].to_numpy()[order]
 
     def _feature_matrix(self, found: pa.Table) -> FeatureMatrix:
@@ -445,6 +465,15 @@ class BlockAnnotator:
         shown = {c: lookup.found[c] for c in self.writer.columns if c in lookup.found.column_names}
         return render_info(shown, rows) if shown else pa.nulls(len(matched), pa.string())
 
+    def _answer_texts(self, lookup: _Lookup, lo: int, hi: int) -> pa.Array | None:
+        """Pre-scored VIP_* text of each allele of ``[lo, hi)`` (null: not in the store),
+        or None when it is rendered here."""
+        if not self.answers:
+            return None
+        matched = lookup.matched[lo:hi]
+        rows = pa.array(matched, mask=matched < 0)
+        return pc.take(lookup.found[self.answers].chunk(0), rows)
+
     def __call__(self, lines: pa.Array) -> Iterator[pa.Array]:
         """Annotated lines of one block, each ending in a newline, in input order (in slices)."""
         yield from self.texts(self.score(self.prepare(lines)))
@@ -482,7 +511,8 @@ class BlockAnnotator:
             b = min(a + self.slice_records, len(lines))
             lo, hi = (int(i) for i in np.searchsorted(alleles.record, [a, b]))
             part = results.part(lo, hi)
-            texts = self.writer.allele_texts(self._feature_texts(lookup, lo, hi), part)
+            features = self._feature_texts(lookup, lo, hi)
+            texts = self.writer.allele_texts(features, part, self._answer_texts(lookup, lo, hi))
             annotations = self.writer.record_annotations(
                 texts, alleles.record[lo:hi] - a, counts[a:b], part.error
             )

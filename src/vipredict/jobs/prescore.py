@@ -88,4 +88,5 @@ def prescore(
         )
 
     scored_by = ScoredBy(model.name, str(model.version), model.run_id)
-    return prescore_store(store.root, scored_by, evidence_of, columns, show_progress)
+    guidelines = settings.guidelines
+    return prescore_store(store.root, scored_by, evidence_of, columns, guidelines, show_progress)

@@ -9,8 +9,10 @@ per champion and keeps the result beside the store (``STORE/_prescored/``), in
 the store's own layout: one parquet file per store file, holding its keys, its
 rendered INFO text (:data:`~vipredict.store.partitioned.INFO_COLUMN`), the INFO
 text of the champion's own features when they are not those
-(:data:`SCORED_TEXT_COLUMN`: what ``annotate`` writes by default when scoring) and
-the evidence columns of :data:`EVIDENCE_SCHEMA`, with the store file's metadata.
+(:data:`SCORED_TEXT_COLUMN`: what ``annotate`` writes by default when scoring), the
+evidence columns of :data:`EVIDENCE_SCHEMA` and their ``VIP_*`` text as ``annotate``
+writes it (:data:`ANSWER_TEXT_COLUMN`, for the guideline versions the metadata
+names), with the store file's metadata.
 That directory opens as a :class:`~vipredict.store.partitioned.Store`, so
 annotating from it is the ``--no-score`` join with five more columns.
 
@@ -34,6 +36,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from vipredict.io.vcf import AlleleResults, InfoWriter
 from vipredict.progress import byte_progress
 from vipredict.store.derived import (
     derived_paths,
@@ -53,7 +56,7 @@ from vipredict.store.partitioned import (
 logger = logging.getLogger(__name__)
 
 PRESCORED_DIR = "_prescored"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 HOW_TO_BUILD = "`vipredict prescore` makes it"
 #: The store columns a pre-scored file repeats: what a join and its REF check read.
 KEY_COLUMNS = ("pos", "ref", "alt")
@@ -74,6 +77,10 @@ EVIDENCE_COLUMNS = tuple(EVIDENCE_SCHEMA.names)
 SCORED_FEATURES_KEY = b"vipredict.scored_features"
 #: INFO text of those features, when the store renders others (else INFO_COLUMN is it).
 SCORED_TEXT_COLUMN = "scored_info_text"
+#: The evidence columns' ``VIP_*`` text (:meth:`~vipredict.io.vcf.InfoWriter.result_texts`),
+#: for the guideline versions named under :data:`ANSWER_GUIDELINES_KEY`.
+ANSWER_TEXT_COLUMN = "answer_text"
+ANSWER_GUIDELINES_KEY = b"vipredict.answer_guidelines"
 #: Scores one table of store rows (the columns asked for): a table of :data:`EVIDENCE_SCHEMA`.
 EvidenceOf = Callable[[pa.Table], pa.Table]
 
@@ -116,6 +123,7 @@ def prescore_file(
     scored_by: ScoredBy,
     evidence_of: EvidenceOf,
     columns: Sequence[str],
+    guidelines: Sequence[str],
 ) -> int:
     """Write the pre-scored file of one store file, a row group at a time; returns its rows.
 
@@ -133,10 +141,16 @@ def prescore_file(
     parquet = pq.ParquetFile(source)
     stored = parquet.schema_arrow
     kept = [*KEY_COLUMNS, *([INFO_COLUMN] if INFO_COLUMN in stored.names else [])]
-    metadata = {**(stored.metadata or {}), SCORED_FEATURES_KEY: json.dumps(list(columns))}
+    metadata = {
+        **(stored.metadata or {}),
+        SCORED_FEATURES_KEY: json.dumps(list(columns)),
+        ANSWER_GUIDELINES_KEY: json.dumps(list(guidelines)),
+    }
+    writer = InfoWriter([], scored=True, guidelines=guidelines)
     rendered = json.loads((stored.metadata or {}).get(INFO_METADATA_KEY, b"null"))
     own_text = rendered != list(columns)  # the champion's features are not the rendered ones
     texts = [pa.field(SCORED_TEXT_COLUMN, pa.string())] if own_text else []
+    texts.append(pa.field(ANSWER_TEXT_COLUMN, pa.string()))
     schema = pa.schema(
         [stored.field(c) for c in kept] + texts + list(EVIDENCE_SCHEMA), metadata=metadata
     )
@@ -151,6 +165,7 @@ def prescore_file(
             if own_text:
                 text = info_text({c: table[c] for c in columns})
                 body = body.append_column(SCORED_TEXT_COLUMN, text)
+            body = body.append_column(ANSWER_TEXT_COLUMN, writer.result_texts(_results(evidence)))
             for name in EVIDENCE_COLUMNS:
                 body = body.append_column(name, evidence[name])
             out.write_table(body.cast(schema), row_group_size=ROW_GROUP_ROWS)
@@ -163,11 +178,28 @@ def prescore_file(
     return rows
 
 
+def _results(evidence: pa.Table) -> AlleleResults:
+    """The evidence columns as the writer reads them."""
+    return AlleleResults(
+        evidence["score"].to_numpy(),
+        evidence["posterior"].to_numpy(),
+        evidence["evidence"].to_numpy(zero_copy_only=False),
+        evidence["error"].to_numpy(zero_copy_only=False),
+        evidence["mis_prd"].to_numpy(),
+    )
+
+
+def answer_guidelines(evidence: Store) -> list[str]:
+    """The guideline versions whose ``VIP_*`` text :data:`ANSWER_TEXT_COLUMN` holds."""
+    return list(json.loads((evidence.schema.metadata or {})[ANSWER_GUIDELINES_KEY]))
+
+
 def prescore_store(
     store_root: Path,
     scored_by: ScoredBy,
     evidence_of: EvidenceOf,
     columns: Sequence[str],
+    guidelines: Sequence[str],
     show_progress: bool = False,
 ) -> dict[str, int]:
     """Pre-score every store file that has no current pre-scored file; drop the files of
@@ -184,7 +216,7 @@ def prescore_store(
     with byte_progress(total, f"pre-scoring ({scored_by})", show_progress) as advance:
         done = 0
         for source in todo:
-            prescore_file(store_root, source, root, scored_by, evidence_of, columns)
+            prescore_file(store_root, source, root, scored_by, evidence_of, columns, guidelines)
             done += source.stat().st_size
             advance(done)
     wanted = {p for s in sources for p in _paths(store_root, s, root)}
