@@ -6,5 +6,8 @@
 * :mod:`.build`: ``vipredict features``, the store built from the declared sources;
 * :mod:`.ingest`: ``vipredict add-dbnsfp``, dbNSFP-sized files streamed in;
 * :mod:`.liftover`: GRCh38 keys of the ClinGen sets from real sources, and the
-  copies that index a row under its other build.
+  copies that index a row under its other build;
+* files kept beside the store, one per store file (:mod:`.derived`): the serving
+  index (:mod:`.index`, ``vipredict store-index``) and the evidence champion's
+  pre-scored answers (:mod:`.prescored`, ``vipredict prescore``).
 """
