@@ -316,8 +316,10 @@ class _Context:
 
     def frequency_rows(self, keys: pd.Series) -> pd.DataFrame:
         """The frequency rows of ``keys`` (``by_variant.loc`` of their distinct known keys)."""
-        codes = self.known.get_indexer(pd.unique(keys))
-        codes = codes[codes >= 0]
+        codes = self.known.get_indexer(keys)
+        # distinct keys are distinct codes: dropping repeats of the codes (integers) gives
+        # what dropping repeats of the keys did, in the same order, without hashing text twice
+        codes = pd.unique(codes[codes >= 0])
         lo, hi = self.starts[codes], self.starts[codes + 1]
         counts = hi - lo
         offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
