@@ -20,8 +20,8 @@ Built for exome- and genome-sized VCFs against a dbNSFP-sized store on one machi
   (``POST /predict/vcf`` writes through it too);
 * with a scorer, block *n+1* is scored in a second thread while block *n* is
   written and block *n+2* looked up (:func:`_annotated_blocks`; LightGBM, compiled
-  trees, DuckDB and most Arrow kernels release the GIL), with at most three blocks held, so
-  blocks are half the size (:data:`~vipredict.io.vcf.BLOCK_BYTES` / 2);
+  trees, DuckDB and most Arrow kernels release the GIL), with at most three blocks held
+  (:data:`~vipredict.io.vcf.BLOCK_BYTES` each);
 * when the store holds the evidence champion's answers pre-scored
   (``vipredict prescore``, :mod:`vipredict.store.prescored`), they are joined
   instead of the features and nothing is scored here: the same output, at the
@@ -671,9 +671,7 @@ def annotate_vcf(
     partial = output.with_name(f".partial-{os.getpid()}-{output.name}")  # same suffix
     output.parent.mkdir(parents=True, exist_ok=True)
     head = ("\n".join(annotator.writer.header(header, store.info_headers)) + "\n").encode()
-    if block_bytes is None:  # scoring keeps two blocks in flight (_annotated_blocks): halved
-        block_bytes = BLOCK_BYTES if scorer is None else BLOCK_BYTES // 2
-    block = max(block_bytes, 64 * longest)
+    block = max(BLOCK_BYTES if block_bytes is None else block_bytes, 64 * longest)
     try:
         while True:
             try:
