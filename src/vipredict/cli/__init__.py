@@ -360,8 +360,8 @@ def prescore(
 ) -> None:
     """Score every stored variant with the evidence champion, once (STORE/_prescored).
 
-    ``annotate`` then reads these answers instead of scoring each variant again (the
-    same output, in about the time of ``--no-score``). Only store files without
+    `annotate` then reads these answers instead of scoring each variant again (the
+    same output, in about the time of `--no-score`). Only store files without
     current answers are scored; when another version becomes champion, run it again.
     """
     from vipredict.store.partitioned import Store
