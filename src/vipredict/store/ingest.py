@@ -59,6 +59,7 @@ from vipredict.io.files import is_gzip, open_text
 from vipredict.io.readers.dbnsfp import (
     OLD_SPELLINGS,
     OTHER_BUILD_KEY,
+    POPULATION_COLUMNS,
     USED_COLUMNS,
     dbnsfp_annotations,
 )
@@ -153,9 +154,17 @@ def _header(path: Path) -> list[str]:
 @contextmanager
 def _batches(path: Path, skip_lines: int) -> Iterator[tuple[Iterator[pa.Table], Callable[[], int]]]:
     """Record batches of the used columns (all text) from line ``skip_lines`` on, and a
-    function giving the (compressed) bytes read so far."""
+    function giving the (compressed) bytes read so far.
+
+    Used: what the reader maps to what is stored (not :data:`POPULATION_COLUMNS`, the
+    per-population frequencies it returns beside, which the store does not keep).
+    """
     names = _header(path)
-    used = [c for c in names if c in USED_COLUMNS or c in OLD_SPELLINGS]
+    used = [
+        c
+        for c in names
+        if (c in USED_COLUMNS or c in OLD_SPELLINGS) and c not in POPULATION_COLUMNS
+    ]
     with Path(path).open("rb") as raw:
         stream = pa.PythonFile(raw, mode="r")
         source = pa.CompressedInputStream(stream, "gzip") if is_gzip(path) else stream

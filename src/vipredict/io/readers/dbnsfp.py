@@ -95,6 +95,11 @@ USED_COLUMNS = frozenset(
     )
 )
 
+#: Columns only the per-population extras come from (``tgp1_afr_af``, ``esp_aa_af``, ...):
+#: the reader returns them, but no feature reads them and the store keeps none of them,
+#: so a streamed ingest does not read them (a quarter of the columns it would parse).
+POPULATION_COLUMNS = frozenset(c for c, name in EXTRA_COLUMNS.items() if name not in SCORE_COLUMNS)
+
 
 def builds_of(columns: pd.Index) -> dict[str, tuple[str, str]]:
     """Every build the file gives coordinates on -> its (chrom, pos) columns."""
