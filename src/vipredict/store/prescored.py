@@ -36,7 +36,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from vipredict.io.vcf import AlleleResults, InfoWriter
+from vipredict.io.vcf import AlleleResults, InfoWriter, render_info
 from vipredict.progress import byte_progress
 from vipredict.store.derived import (
     derived_paths,
@@ -131,10 +131,6 @@ def prescore_file(
     its order (kept in the file's metadata). The sidecar is written last (by rename),
     so an interrupted run leaves the file stale, not wrong.
     """
-    # The renderer rows are stored with; imported here, as it brings the feature builders,
-    # which reading pre-scored evidence (annotate) never needs.
-    from vipredict.store.write import info_text
-
     data, meta = _paths(store_root, source, root)
     data.parent.mkdir(parents=True, exist_ok=True)
     stamp = source_stamp(source)
@@ -163,7 +159,7 @@ def prescore_file(
             evidence = evidence_of(table).cast(EVIDENCE_SCHEMA)
             body = table.select(kept)
             if own_text:
-                text = info_text({c: table[c] for c in columns})
+                text = render_info({c: table[c] for c in columns})
                 body = body.append_column(SCORED_TEXT_COLUMN, text)
             body = body.append_column(ANSWER_TEXT_COLUMN, writer.result_texts(_results(evidence)))
             for name in EVIDENCE_COLUMNS:

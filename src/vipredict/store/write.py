@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +32,7 @@ from vipredict.features.spec import (
     validate_feature_table,
 )
 from vipredict.features.table import feature_specs
-from vipredict.io.vcf import FEATURE_PREFIX, feature_info_header, render_info, significant_text
+from vipredict.io.vcf import feature_info_header, render_info
 from vipredict.schema import KEY, LOCUS_COLUMNS
 from vipredict.store.partitioned import (
     BASE_FILES,
@@ -107,59 +106,7 @@ def _with_info_text(
     if not set(columns) <= set(arrow.column_names):
         return arrow
     metadata[INFO_METADATA_KEY] = json.dumps(columns).encode()
-    return arrow.append_column(INFO_COLUMN, info_text({c: arrow[c] for c in columns}))
-
-
-#: Bytes a ``string`` array can hold (32-bit offsets); more is left to :func:`render_info`.
-_STRING_BYTES = 2**31 - 1
-
-
-def info_text(columns: Mapping[str, pa.Array | pa.ChunkedArray]) -> pa.Array:
-    """:func:`~vipredict.io.vcf.render_info`'s text of every row, gathered in one ``take``.
-
-    The same pieces (``VIP_<name>=`` and :func:`~vipredict.io.vcf.significant_text`
-    of each distinct value), but instead of joining one string column per feature
-    (26 joins of 10^5 rows a streamed chunk, a seventh of a worker's time), every
-    row's present pieces are listed in order, with ``;`` before all but the first,
-    and gathered at once: the gathered bytes are the rows' text, end to end, and
-    the rows' offsets are the sums of their pieces' lengths.
-    """
-    n, k = len(next(iter(columns.values()), [])), len(columns)
-    if not n or not k:
-        return render_info(columns)
-    pieces: list[pa.Array] = []
-    ids = np.empty((k, n), dtype=np.int64)  # each row's piece of each column, null: a null piece
-    start = 0
-    for j, (name, values) in enumerate(columns.items()):
-        whole = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
-        encoded = pc.dictionary_encode(whole.cast(pa.float64()))
-        text = significant_text(encoded.dictionary.to_numpy(zero_copy_only=False))
-        keyed = pc.binary_join_element_wise(f"{FEATURE_PREFIX}{name}=", text, "")
-        pieces += [keyed, pa.nulls(1, pa.string())]
-        np.add(pc.fill_null(encoded.indices, len(text)).to_numpy(), start, out=ids[j])
-        start += len(text) + 1
-    first = pa.concat_arrays(pieces)
-    lengths = pc.fill_null(pc.binary_length(first), 0).to_numpy()
-    by_row = ids.T  # rows x columns, read row after row
-    sizes = lengths[by_row]
-    given = sizes > 0
-    later = given.copy()  # every present piece but a row's first has ';' before it
-    later[np.arange(n), given.argmax(axis=1)] = False
-    sizes += later
-    ends = np.cumsum(sizes.sum(axis=1))
-    if ends[-1] > _STRING_BYTES:
-        return render_info(columns)
-    both = pa.concat_arrays([first, pc.binary_join_element_wise(";", first, "")])
-    gathered = pc.take(both, pa.array((by_row + later * start)[given]))
-    present = given.any(axis=1)
-    offsets = np.zeros(n + 1, dtype=np.int32)
-    offsets[1:] = ends
-    return pa.Array.from_buffers(
-        pa.string(),
-        n,
-        [pa.array(present).buffers()[1], pa.py_buffer(offsets), gathered.buffers()[2]],
-        null_count=n - int(present.sum()),
-    )
+    return arrow.append_column(INFO_COLUMN, render_info({c: arrow[c] for c in columns}))
 
 
 def append_rows(
