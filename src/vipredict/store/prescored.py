@@ -251,9 +251,10 @@ def open_prescored(
     stale = [s for s in sources if not _current(store_root, s, root, scored_by)]
     if not sources or stale:
         logger.warning(
-            "the pre-scored evidence of the store at %s is not %s's for %d of its %d files "
-            "(e.g. %s): scoring as variants are read; %s",
-            store_root, scored_by, len(stale), len(sources),
+            "the pre-scored evidence of the store at %s is stale for %d of its %d files "
+            "(made by another version than %s, or before the file changed; e.g. %s): "
+            "scoring as variants are read; %s",
+            store_root, len(stale), len(sources), scored_by,
             stale[0].name if stale else "-", HOW_TO_BUILD,
         )  # fmt: skip
         return None
