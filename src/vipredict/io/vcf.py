@@ -458,6 +458,14 @@ class AlleleResults:
             self.mis_prd[rows],
         )
 
+    def put(self, rows: np.ndarray, values: AlleleResults) -> None:
+        """Set the alleles at ``rows`` to ``values`` (one entry per row), in place."""
+        self.score[rows] = values.score
+        self.posterior[rows] = values.posterior
+        self.evidence[rows] = values.evidence
+        self.error[rows] = values.error
+        self.mis_prd[rows] = values.mis_prd
+
 
 def integer_text(values: np.ndarray) -> pa.Array:
     """Whole numbers as text, ``.`` where missing (NaN), vectorised."""

@@ -83,6 +83,7 @@ from vipredict.store.prescored import (
     ANSWER_TEXT_COLUMN,
     EVIDENCE_COLUMNS,
     answer_guidelines,
+    evidence_results,
     scored_features,
     text_column,
 )
@@ -363,13 +364,10 @@ class BlockAnnotator:
         results, matched, found = lookup.results, lookup.matched, lookup.found
         hit = np.flatnonzero(matched >= 0)
         order = matched[hit]
-        results.error[hit] = found["error"].to_numpy(zero_copy_only=False)[order]
         if "score" not in found.column_names:  # written from their text (_answer_texts)
+            results.error[hit] = found["error"].to_numpy(zero_copy_only=False)[order]
             return
-        results.score[hit] = found["score"].to_numpy()[order]
-        results.posterior[hit] = found["posterior"].to_numpy()[order]
-        results.evidence[hit] = found["evidence"].to_numpy(zero_copy_only=False)[order]
-        results.mis_prd[hit] = found["mis_prd"].to_numpy()[order]
+        results.put(hit, evidence_results(found).take(order))
 
     def _feature_matrix(self, found: pa.Table) -> FeatureMatrix:
         """The model's columns of the matched rows as one float64 array (NaN: missing)."""
@@ -396,12 +394,10 @@ class BlockAnnotator:
         scored = self.scorer.row_evidence(
             self._feature_matrix(lookup.found), threads=self.score_threads
         )
-        order = matched[hit]
-        results.score[hit] = scored.score[order]
-        results.posterior[hit] = scored.posterior[order]
-        results.evidence[hit] = scored.evidence[order]
-        results.error[hit] = scored.error[order]
-        results.mis_prd[hit] = scored.mis_prd[order]
+        answers = AlleleResults(
+            scored.score, scored.posterior, scored.evidence, scored.error, scored.mis_prd
+        )
+        results.put(hit, answers.take(matched[hit]))
         return block
 
     # ---- a VEP VCF: its own annotations, through predict's reader and scorer
@@ -456,23 +452,26 @@ class BlockAnnotator:
 
     # ---- text
 
+    @staticmethod
+    def _found_rows(lookup: _Lookup, lo: int, hi: int) -> pa.Array:
+        """The matched row of each allele of ``[lo, hi)`` (null: not in the store)."""
+        matched = lookup.matched[lo:hi]
+        return pa.array(matched, mask=matched < 0)
+
     def _feature_texts(self, lookup: _Lookup, lo: int, hi: int) -> pa.Array:
         """Feature INFO text of each allele of ``[lo, hi)`` (null: not in the store)."""
-        matched = lookup.matched[lo:hi]
-        rows = pa.array(matched, mask=matched < 0)
+        rows = self._found_rows(lookup, lo, hi)
         if self.text and self.text in lookup.found.column_names:
             return pc.take(lookup.found[self.text].chunk(0), rows)
         shown = {c: lookup.found[c] for c in self.writer.columns if c in lookup.found.column_names}
-        return render_info(shown, rows) if shown else pa.nulls(len(matched), pa.string())
+        return render_info(shown, rows) if shown else pa.nulls(len(rows), pa.string())
 
     def _answer_texts(self, lookup: _Lookup, lo: int, hi: int) -> pa.Array | None:
         """Pre-scored VIP_* text of each allele of ``[lo, hi)`` (null: not in the store),
         or None when it is rendered here."""
         if not self.answers:
             return None
-        matched = lookup.matched[lo:hi]
-        rows = pa.array(matched, mask=matched < 0)
-        return pc.take(lookup.found[self.answers].chunk(0), rows)
+        return pc.take(lookup.found[self.answers].chunk(0), self._found_rows(lookup, lo, hi))
 
     def __call__(self, lines: pa.Array) -> Iterator[pa.Array]:
         """Annotated lines of one block, each ending in a newline, in input order (in slices)."""

@@ -130,6 +130,12 @@ def float_matrix(table: pa.Table, columns: Sequence[str]) -> np.ndarray:
     return matrix
 
 
+def metadata_list(schema: pa.Schema, key: bytes) -> list[str] | None:
+    """The JSON list a store file keeps under ``key`` in its metadata (None: none)."""
+    raw = (schema.metadata or {}).get(key)
+    return None if raw is None else list(json.loads(raw))
+
+
 def miss(key: str, ref: str, stored_ref: str | None) -> tuple[str, str]:
     """The named error of a key the store lacks: ``ref_mismatch`` when it holds the locus
     with another REF (``stored_ref``), else ``no_features`` (every look-up path says it so)."""
@@ -209,8 +215,7 @@ class Store:
     @property
     def info_columns(self) -> list[str] | None:
         """The features :data:`INFO_COLUMN` renders, in order (None: the store has none)."""
-        raw = (self.schema.metadata or {}).get(INFO_METADATA_KEY)
-        return None if raw is None else list(json.loads(raw))
+        return metadata_list(self.schema, INFO_METADATA_KEY)
 
     def has_copies(self) -> bool:
         """Whether any file can hold copies (files written before copies existed cannot)."""

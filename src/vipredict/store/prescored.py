@@ -51,6 +51,7 @@ from vipredict.store.partitioned import (
     INFO_METADATA_KEY,
     ROW_GROUP_ROWS,
     Store,
+    metadata_list,
 )
 
 logger = logging.getLogger(__name__)
@@ -143,8 +144,8 @@ def prescore_file(
         ANSWER_GUIDELINES_KEY: json.dumps(list(guidelines)),
     }
     writer = InfoWriter([], scored=True, guidelines=guidelines)
-    rendered = json.loads((stored.metadata or {}).get(INFO_METADATA_KEY, b"null"))
-    own_text = rendered != list(columns)  # the champion's features are not the rendered ones
+    # the champion's features are not the rendered ones: their own text too
+    own_text = metadata_list(stored, INFO_METADATA_KEY) != list(columns)
     texts = [pa.field(SCORED_TEXT_COLUMN, pa.string())] if own_text else []
     texts.append(pa.field(ANSWER_TEXT_COLUMN, pa.string()))
     schema = pa.schema(
@@ -161,7 +162,8 @@ def prescore_file(
             if own_text:
                 text = render_info({c: table[c] for c in columns})
                 body = body.append_column(SCORED_TEXT_COLUMN, text)
-            body = body.append_column(ANSWER_TEXT_COLUMN, writer.result_texts(_results(evidence)))
+            answers = writer.result_texts(evidence_results(evidence))
+            body = body.append_column(ANSWER_TEXT_COLUMN, answers)
             for name in EVIDENCE_COLUMNS:
                 body = body.append_column(name, evidence[name])
             out.write_table(body.cast(schema), row_group_size=ROW_GROUP_ROWS)
@@ -174,8 +176,8 @@ def prescore_file(
     return rows
 
 
-def _results(evidence: pa.Table) -> AlleleResults:
-    """The evidence columns as the writer reads them."""
+def evidence_results(evidence: pa.Table) -> AlleleResults:
+    """The evidence columns (of :data:`EVIDENCE_SCHEMA`) as the writer reads them."""
     return AlleleResults(
         evidence["score"].to_numpy(),
         evidence["posterior"].to_numpy(),
@@ -187,7 +189,7 @@ def _results(evidence: pa.Table) -> AlleleResults:
 
 def answer_guidelines(evidence: Store) -> list[str]:
     """The guideline versions whose ``VIP_*`` text :data:`ANSWER_TEXT_COLUMN` holds."""
-    return list(json.loads((evidence.schema.metadata or {})[ANSWER_GUIDELINES_KEY]))
+    return _kept_list(evidence, ANSWER_GUIDELINES_KEY)
 
 
 def prescore_store(
@@ -220,17 +222,25 @@ def prescore_store(
     return {"scored": len(todo), "kept": len(sources) - len(todo), "removed": removed}
 
 
+def _kept_list(evidence: Store, key: bytes) -> list[str]:
+    """A list every pre-scored file keeps in its metadata (KeyError: not pre-scored)."""
+    found = metadata_list(evidence.schema, key)
+    if found is None:
+        raise KeyError(f"{evidence.root} holds no pre-scored evidence ({key.decode()})")
+    return found
+
+
 def scored_features(evidence: Store) -> list[str]:
     """The features the pre-scored answers of ``evidence`` were computed from."""
-    return list(json.loads((evidence.schema.metadata or {})[SCORED_FEATURES_KEY]))
+    return _kept_list(evidence, SCORED_FEATURES_KEY)
 
 
 def text_column(evidence: Store, columns: Sequence[str]) -> str | None:
     """The column of ``evidence`` holding the INFO text of exactly ``columns`` (None: none)."""
     if list(columns) == evidence.info_columns:
         return INFO_COLUMN
-    if list(columns) == scored_features(evidence):
-        return SCORED_TEXT_COLUMN if SCORED_TEXT_COLUMN in evidence.schema.names else INFO_COLUMN
+    if list(columns) == scored_features(evidence):  # not the rendered ones: their own text
+        return SCORED_TEXT_COLUMN
     return None
 
 
