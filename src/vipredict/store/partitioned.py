@@ -6,7 +6,8 @@ chromosome (``store/build=GRCh37/chrom=1/part-*.parquet``, zstd), sorted by
 position inside each file and queried through DuckDB one partition and one
 position range at a time, so memory does not grow with the store: dbNSFP-sized
 inputs (~80 million rows) are streamed in chunk by chunk
-(:mod:`vipredict.store.ingest`) and whole VCFs are joined against it.
+(:mod:`vipredict.store.ingest`), and whole VCFs are read against it file by file
+in order (:mod:`vipredict.store.scan`, which gives :meth:`Store.match`'s answers).
 
 Files are only ever added: a build (:mod:`vipredict.store.build`) swaps the
 ``base`` files it wrote before and keeps the rows streamed in after it. Every
@@ -40,8 +41,8 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -54,6 +55,9 @@ from vipredict.features.spec import FeatureSpec, read_feature_schema
 from vipredict.io.vcf import feature_info_header
 from vipredict.schema import LOCUS_COLUMNS
 from vipredict.variants import VariantError, parse_variant_key
+
+if TYPE_CHECKING:
+    import duckdb
 
 #: Hive partition columns, in directory order (``build=GRCh37/chrom=1/``).
 PARTITION_COLUMNS = ("build", "chrom")
@@ -117,6 +121,15 @@ def locus_queries(keys: Iterable[str | None]) -> pa.Table:
     return pa.table({"row": pa.array(rows, pa.int64()), **columns}).cast(QUERY_SCHEMA)
 
 
+def partition_groups(queries: pa.Table) -> Iterator[tuple[str, str, pa.Table]]:
+    """``build, chrom`` and the queries of each partition the queries touch."""
+    for pair in queries.group_by(list(PARTITION_COLUMNS)).aggregate([]).to_pylist():
+        mask = pc.and_(
+            pc.equal(queries["build"], pair["build"]), pc.equal(queries["chrom"], pair["chrom"])
+        )
+        yield pair["build"], pair["chrom"], queries.filter(mask)
+
+
 def _sql_list(paths: Sequence[str]) -> str:
     return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
 
@@ -170,7 +183,7 @@ class Store:
     root: Path
     threads: int | None = None
     schema: pa.Schema = field(init=False, repr=False)
-    _con: duckdb.DuckDBPyConnection = field(init=False, repr=False)
+    _con: duckdb.DuckDBPyConnection | None = field(init=False, repr=False, default=None)
     _lock: threading.Lock = field(init=False, repr=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -181,11 +194,20 @@ class Store:
                 f"no feature store at {self.root}; build it with `vipredict features`"
             )
         self.schema = pq.read_schema(first)
-        self._con = duckdb.connect()
-        # One query per block and partition: keep the files' footers instead of re-reading them.
-        self._con.execute("SET parquet_metadata_cache = true")
-        if self.threads:
-            self._con.execute(f"SET threads = {int(self.threads)}")
+
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        """DuckDB, connected on first use (callers hold ``_lock``): a file annotated in
+        order is read without it (:mod:`vipredict.store.scan`)."""
+        if self._con is None:
+            import duckdb
+
+            con = duckdb.connect()
+            # One query per block and partition: keep the files' footers, not re-read them.
+            con.execute("SET parquet_metadata_cache = true")
+            if self.threads:
+                con.execute(f"SET threads = {int(self.threads)}")
+            self._con = con
+        return self._con
 
     @classmethod
     def open(cls, settings: Settings | None = None, threads: int | None = None) -> Store:
@@ -269,22 +291,18 @@ class Store:
     def _per_partition(self, queries: pa.Table, sql: str) -> pa.Table | None:
         parts = []
         with self._lock:
-            for pair in queries.group_by(list(PARTITION_COLUMNS)).aggregate([]).to_pylist():
-                files = self.files(pair["build"], pair["chrom"])
+            con = self._connection()
+            for build, chrom, group in partition_groups(queries):
+                files = self.files(build, chrom)
                 if not files:
                     continue
-                mask = pc.and_(
-                    pc.equal(queries["build"], pair["build"]),
-                    pc.equal(queries["chrom"], pair["chrom"]),
-                )
-                group = queries.filter(mask)
                 lo, hi = pc.min_max(group["pos"]).values()
-                self._con.register("q", group)
+                con.register("q", group)
                 try:
                     text = sql.format(files=_sql_list(files), lo=lo.as_py(), hi=hi.as_py())
-                    parts.append(self._con.sql(text).to_arrow_table())
+                    parts.append(con.sql(text).to_arrow_table())
                 finally:
-                    self._con.unregister("q")
+                    con.unregister("q")
         return pa.concat_tables(parts, promote_options="permissive") if parts else None
 
     def lookup(self, keys: Sequence[str], columns: Sequence[str] | None = None) -> pd.DataFrame:
@@ -297,7 +315,7 @@ class Store:
 
     def _scan(self, sql: str, params: dict | None = None) -> pa.Table:
         with self._lock:
-            return self._con.sql(sql, params=params or {}).to_arrow_table()
+            return self._connection().sql(sql, params=params or {}).to_arrow_table()
 
     def dataset_rows(
         self,
