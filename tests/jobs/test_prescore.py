@@ -150,7 +150,8 @@ def test_the_command_annotates_from_stored_answers_without_the_model_stack(
     scorer: Scorer, trained_home: Settings, tmp_path: Path
 ):
     """``vipredict annotate`` itself, in a fresh process: the scored output, and neither
-    MLflow, LightGBM nor scikit-learn imported (they are most of scoring's memory)."""
+    MLflow, LightGBM nor scikit-learn imported (they are most of scoring's memory), nor
+    DuckDB (a sorted VCF is read against the store files in order: store.scan)."""
     store = _copy(Store.open(trained_home), tmp_path / "store")
     source = resolve("clinvar_2015_brca_vcf")
     scored = tmp_path / "scored.vcf"
@@ -165,7 +166,7 @@ def test_the_command_annotates_from_stored_answers_without_the_model_stack(
         f" '--store', {str(store.root)!r}])\n"
         "assert r.exit_code == 0, r.output\n"
         "print('pre-scored' in r.output, sorted({m.split('.')[0] for m in sys.modules}"
-        " & {'mlflow', 'lightgbm', 'sklearn'}))\n"
+        " & {'mlflow', 'lightgbm', 'sklearn', 'duckdb'}))\n"
     )
     env = {**os.environ, "VIPREDICT_HOME": str(trained_home.home), "COLUMNS": "200"}
     done = subprocess.run(

@@ -11,8 +11,10 @@ Built for exome- and genome-sized VCFs against a dbNSFP-sized store on one machi
   every other entry point does, a line past a bound of :mod:`vipredict.io.bounds`
   (``allele_too_long``, ``too_many_alts``, ``chrom_too_long``) included: such a
   line is one record and gets ``VIP_ERR`` alone, before any per-ALT work;
-* the SNVs are joined to the store in DuckDB (one partition and one position range
-  per block: :class:`~vipredict.store.partitioned.Store`), scored through
+* the SNVs are looked up by reading each store file of their partition forward,
+  block after block, as a sorted VCF allows (:class:`~vipredict.store.scan.SortedScan`,
+  with :meth:`Store.match <vipredict.store.partitioned.Store.match>`'s answers; a
+  shuffled block is joined by the store's DuckDB query instead), scored through
   :meth:`~vipredict.model.scorer.Scorer.row_evidence` (the core of ``predict`` and
   the service) on a float64 matrix of the matched rows (with the profiles' trees
   compiled when the input is large: :func:`use_compiled_trees`), and written by
@@ -20,7 +22,8 @@ Built for exome- and genome-sized VCFs against a dbNSFP-sized store on one machi
   (``POST /predict/vcf`` writes through it too);
 * with a scorer, block *n+1* is scored in a second thread while block *n* is
   written and block *n+2* looked up (:func:`_annotated_blocks`; LightGBM, compiled
-  trees, DuckDB and most Arrow kernels release the GIL), with at most three blocks held
+  trees, Parquet decoding and most Arrow kernels release the GIL), with at most three
+  blocks held
   (:data:`~vipredict.io.vcf.BLOCK_BYTES` each);
 * when the store holds the evidence champion's answers pre-scored
   (``vipredict prescore``, :mod:`vipredict.store.prescored`), they are joined
@@ -87,6 +90,7 @@ from vipredict.store.prescored import (
     scored_features,
     text_column,
 )
+from vipredict.store.scan import SortedScan
 from vipredict.variants import VariantError, contig_lengths, normalise_build, normalise_chrom
 
 if TYPE_CHECKING:  # MLflow and the models load only when scoring is asked for
@@ -204,7 +208,7 @@ def _slow_alleles(line: str, build: str) -> tuple[list[tuple[tuple, str]], bool]
 class BlockAnnotator:
     """Annotates blocks of VCF lines; holds the store, the scorer and the writer.
 
-    A block is parsed, looked up and scored whole (one DuckDB query per partition,
+    A block is parsed, looked up and scored whole (one look-up per partition,
     one model call), then turned into text in slices of ``slice_records``, which
     bounds the memory the string kernels need.
     """
@@ -219,8 +223,12 @@ class BlockAnnotator:
         csq: CsqFormat | None = None,
         score_threads: int | None = None,
         guidelines: Sequence[str] | None = None,
+        in_order: bool = False,
     ) -> None:
         self.store = store
+        #: Where rows are looked up: a file's blocks come in order, read forward through
+        #: each store file (:class:`SortedScan`); others (an upload) by the store's join.
+        self.matcher: Store | SortedScan = SortedScan(store) if in_order else store
         self.scorer = scorer
         #: ``store`` is pre-scored evidence (:mod:`vipredict.store.prescored`): its answers
         #: are written as they are read, in the guideline versions ``guidelines`` names.
@@ -332,7 +340,7 @@ class BlockAnnotator:
             .append_column("row", pa.array(keyed, pa.int64()))
             .select(QUERY_SCHEMA.names)
         )
-        match = self.store.match(asked, self.fetch)
+        match = self.matcher.match(asked, self.fetch)
         found = pa.Table.from_arrays(  # one chunk per column: gathers then need no merging
             [column.combine_chunks() for column in match.found.columns],
             names=match.found.column_names,
@@ -607,11 +615,13 @@ def _annotator(
     csq: CsqFormat | None = None,
     score_threads: int | None = None,
     guidelines: Sequence[str] | None = None,
+    in_order: bool = False,
 ) -> BlockAnnotator:
     """A checked annotator: the store holds the model's features and every asked column.
 
     ``guidelines`` given without a scorer: ``store`` is pre-scored evidence, whose
-    answers are written in those guideline versions.
+    answers are written in those guideline versions. ``in_order``: blocks of one file,
+    read in order (:class:`SortedScan`).
     """
     if scorer is not None:
         from vipredict.model.scorer import require_store_columns
@@ -627,7 +637,14 @@ def _annotator(
     if unknown:
         raise KeyError(f"not features of the store: {', '.join(unknown)}")
     return BlockAnnotator(
-        store, scorer, chosen, build, csq=csq, score_threads=score_threads, guidelines=guidelines
+        store,
+        scorer,
+        chosen,
+        build,
+        csq=csq,
+        score_threads=score_threads,
+        guidelines=guidelines,
+        in_order=in_order,
     )
 
 
@@ -665,7 +682,7 @@ def annotate_vcf(
     header, longest = read_header(input_path)
     choice = choose_build(header, build)
     annotator = _annotator(
-        store, scorer, columns, choice, csq_format(header), score_threads, guidelines
+        store, scorer, columns, choice, csq_format(header), score_threads, guidelines, True
     )
     partial = output.with_name(f".partial-{os.getpid()}-{output.name}")  # same suffix
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -739,7 +756,7 @@ def _annotated_blocks(
     """Blocks looked up and scored, in order, with their input bytes.
 
     With a scorer, block *n+1* is scored in a second thread while this one writes
-    block *n* and looks up *n+2* (the DuckDB join, LightGBM and most Arrow kernels
+    block *n* and looks up *n+2* (Parquet decoding, LightGBM and most Arrow kernels
     release the GIL), so the two cores are both busy. At most ``ahead`` blocks wait
     for scoring, which bounds memory to a few blocks.
     """
