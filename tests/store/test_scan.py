@@ -91,6 +91,10 @@ def _answer(match: StoreMatch) -> tuple[list[dict], list[tuple]]:
     return found, refs
 
 
+def _without_join(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Store, "match", lambda *a: pytest.fail("joined by DuckDB"))
+
+
 @pytest.mark.parametrize("size", [4, 64, 10_000])
 def test_blocks_in_order_get_the_stores_answer_without_its_join(
     store: Store, table: pd.DataFrame, size: int, monkeypatch: pytest.MonkeyPatch
@@ -105,10 +109,6 @@ def test_blocks_in_order_get_the_stores_answer_without_its_join(
     assert found == expected
     assert sum(len(f) for f, _ in found) == len(table)
     assert sum(len(r) for _, r in found) > 0
-
-
-def _without_join(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(Store, "match", lambda *a: pytest.fail("joined by DuckDB"))
 
 
 def test_input_that_goes_back_is_read_again(

@@ -682,7 +682,14 @@ def annotate_vcf(
     header, longest = read_header(input_path)
     choice = choose_build(header, build)
     annotator = _annotator(
-        store, scorer, columns, choice, csq_format(header), score_threads, guidelines, True
+        store,
+        scorer,
+        columns,
+        choice,
+        csq_format(header),
+        score_threads,
+        guidelines,
+        in_order=True,  # a file's blocks come in its order: read the store forward
     )
     partial = output.with_name(f".partial-{os.getpid()}-{output.name}")  # same suffix
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -93,6 +93,8 @@ class StoreMissingError(FileNotFoundError):
 # --------------------------------------------------------------------------- queries
 
 
+#: Columns of :attr:`StoreMatch.refs`.
+REF_SCHEMA = pa.schema([("row", pa.int64()), ("ref", pa.string())])
 #: Column types of a query table for :meth:`Store.match`.
 QUERY_SCHEMA = pa.schema(
     [
@@ -163,6 +165,14 @@ class StoreMatch:
 
     found: pa.Table
     refs: pa.Table
+
+    @classmethod
+    def of(cls, found: pa.Table, others: pa.Table) -> StoreMatch:
+        """The exact matches, and the stored REFs (``others``: ``row, ref`` of rows at a
+        query's locus that it did not match) of the queries nothing matched exactly: a
+        multi-allelic locus is not a ``ref_mismatch`` for the ALT it holds."""
+        alone = pc.invert(pc.is_in(others["row"], found["row"]))
+        return cls(found, others.filter(alone))
 
     def stored_refs(self) -> dict[int, str]:
         """The REF the store holds at the locus of each query it lacks (one per query)."""
@@ -278,15 +288,15 @@ class Store:
         )
         result = self._per_partition(queries, sql)
         if result is None:
-            fields = [pa.field("row", pa.int64()), *(self.schema.field(c) for c in columns)]
-            empty = pa.table({"row": pa.array([], pa.int64()), "ref": pa.array([], pa.string())})
-            return StoreMatch(pa.schema(fields).empty_table(), empty)
+            return StoreMatch(self.found_schema(columns).empty_table(), REF_SCHEMA.empty_table())
         hits = result["hit"].combine_chunks()
         found = result.filter(hits).select(["row", *columns])
-        others = result.filter(pc.invert(hits))
-        alone = pc.invert(pc.is_in(others["row"], found["row"]))
-        refs = others.filter(alone).select(["row", "stored_ref"]).rename_columns(["row", "ref"])
-        return StoreMatch(found, refs)
+        others = result.filter(pc.invert(hits)).select(["row", "stored_ref"])
+        return StoreMatch.of(found, others.rename_columns(REF_SCHEMA.names))
+
+    def found_schema(self, columns: Sequence[str]) -> pa.Schema:
+        """Columns of :attr:`StoreMatch.found` for ``columns``."""
+        return pa.schema([pa.field("row", pa.int64()), *(self.schema.field(c) for c in columns)])
 
     def _per_partition(self, queries: pa.Table, sql: str) -> pa.Table | None:
         parts = []

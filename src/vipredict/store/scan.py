@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from vipredict.store.partitioned import Store, StoreMatch, partition_groups
+from vipredict.store.partitioned import REF_SCHEMA, Store, StoreMatch, partition_groups
 
 #: Rows decoded at a time from a store file.
 BATCH_ROWS = 8_192
@@ -116,8 +116,9 @@ class _Cursor:
 
     def _read_through(self, hi: int) -> None:
         """Decode batches until a row after ``hi`` is held (or the file ends)."""
-        batches, positions = [], []
-        while self.batches is not None and not (len(self.held_pos) and self.held_pos[-1] > hi):
+        positions = [self.held_pos]
+        batches = []
+        while self.batches is not None and not (len(positions[-1]) and positions[-1][-1] > hi):
             batch = next(self.batches, None)
             if batch is None:
                 self.batches = None
@@ -126,8 +127,8 @@ class _Cursor:
             self.decoded += batch.num_rows
             batches.append(batch)
             positions.append(batch.column("pos").to_numpy())
-            self.held_pos = np.concatenate([self.held_pos, positions[-1]])
         if batches:
+            self.held_pos = np.concatenate(positions)
             self.held = pa.concat_tables([self.held, pa.Table.from_batches(batches)])
 
 
@@ -198,11 +199,7 @@ def _pairs(group: pa.Table, rows: pa.Table, columns: list[str]) -> tuple[pa.Tabl
 def _combined(
     found: list[pa.Table], refs: list[pa.Table], store: Store, columns: list[str]
 ) -> StoreMatch:
-    """One :class:`StoreMatch` of the files' matches: ``refs`` only for queries that
-    no file matched exactly (as :meth:`Store.match` reports them)."""
-    fields = [pa.field("row", pa.int64()), *(store.schema.field(c) for c in columns)]
-    empty_refs = pa.table({"row": pa.array([], pa.int64()), "ref": pa.array([], pa.string())})
-    hits = pa.concat_tables([pa.schema(fields).empty_table(), *found], promote_options="permissive")
-    others = pa.concat_tables([empty_refs, *refs], promote_options="permissive")
-    alone = pc.invert(pc.is_in(others["row"], hits["row"]))
-    return StoreMatch(hits, others.filter(alone))
+    """One :class:`StoreMatch` of the files' matches, as :meth:`Store.match` gives it."""
+    seeds = (store.found_schema(columns).empty_table(), REF_SCHEMA.empty_table())
+    hits = pa.concat_tables([seeds[0], *found], promote_options="permissive")
+    return StoreMatch.of(hits, pa.concat_tables([seeds[1], *refs], promote_options="permissive"))
