@@ -8,7 +8,7 @@ The layers, lowest first:
 
 ====  =======================================================================
 0     ``config`` (and the package face ``vipredict``)
-1     ``variants``, ``schema``, ``progress``
+1     ``variants``, ``schema``, ``progress``, ``memory`` (how a long job allocates)
 2     ``acmg``: the guidelines' vocabulary and arithmetic; ``vrs``: GA4GH VRS identifiers
 3     ``io``: sources, readers, user inputs, the VCF writer
 4     ``features``: builders and feature sets
@@ -40,6 +40,7 @@ LAYERS: dict[str, int] = {
     "vipredict.schema": 1,
     "vipredict.progress": 1,
     "vipredict.deadline": 1,
+    "vipredict.memory": 1,
     "vipredict.acmg": 2,
     "vipredict.vrs": 2,
     "vipredict.io": 3,

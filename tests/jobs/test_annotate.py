@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pysam
 import pytest
 from typer.testing import CliRunner
@@ -39,7 +40,13 @@ from vipredict.cli import app
 from vipredict.config import Settings
 from vipredict.io.sources import resolve
 from vipredict.io.vcf import VIP_INFO_HEADERS, join_present, read_header, significant_text
-from vipredict.jobs.annotate import AnnotationReport, annotate_text, annotate_vcf, default_columns
+from vipredict.jobs.annotate import (
+    AnnotationReport,
+    annotate_text,
+    annotate_vcf,
+    default_columns,
+    spread_text,
+)
 from vipredict.jobs.predict import predict_file
 from vipredict.model.registry import ModelNotReadyError
 from vipredict.model.scorer import Scorer, load_scorer
@@ -580,3 +587,41 @@ def test_real_unsorted_vcf_is_annotated_but_not_indexed(trained_home, tmp_path):
     assert result.exit_code == 1 and "coordinate-sorted" in result.output
     assert len(body(output)) == 10
     assert info(body(output)[0])["VIP_ERR"] == "."  # the real store's 1:955563 G>C is scored
+
+
+# --------------------------------------------------------------------------- spreading text
+
+#: Text of matched store rows, as a block's found column holds it (synthetic strings).
+FOUND_TEXT = ["VIP_a=1", "VIP_a=2;VIP_b=3", "", "VIP_b=4", None, "VIP_a=5"]
+
+
+@pytest.mark.parametrize("kind", [pa.string(), pa.large_string()])
+@pytest.mark.parametrize(
+    "matched",
+    [
+        [-1, 0, 1, -1, -1, 2, 3, -1],  # consecutive rows, alleles without a row between
+        [1, 2, 3, 4, 5],  # from a row past the first, through a null one
+        [-1, -1, -1],  # nothing matched
+        [0, 2, 1, -1, 3],  # out of order: taken
+        [0, 1, 1, 2],  # a row twice: taken
+    ],
+)
+def test_spread_text_is_take(kind: pa.DataType, matched: list[int]):
+    """Each allele's text is its row's, null where it has none or its row's is null,
+    whether the text is shared (consecutive rows) or copied (others)."""
+    values = pa.array(FOUND_TEXT, kind)
+    rows = np.array(matched, dtype=np.int64)
+    expected = pc.take(values, pa.array(rows, mask=rows < 0))
+    for column in (values, pa.array(["x", *FOUND_TEXT], kind).slice(1)):  # offset too
+        spread = spread_text(column, rows)
+        spread.validate(full=True)
+        assert spread.type == kind
+        assert spread.to_pylist() == expected.to_pylist()
+
+
+def test_spread_text_of_consecutive_rows_shares_their_text():
+    """Consecutive rows (a sorted input's) are not copied: the result reads the found
+    column's own text buffer."""
+    values = pa.array(FOUND_TEXT, pa.string())
+    spread = spread_text(values, np.array([-1, 0, 1, 2, -1, 3]))
+    assert spread.buffers()[2].address == values.buffers()[2].address

@@ -14,6 +14,7 @@ are scored through both paths in ``test_annotate_scoring.py``'s fixture home.
 from __future__ import annotations
 
 import gzip
+import weakref
 from dataclasses import replace
 from pathlib import Path
 
@@ -113,6 +114,33 @@ def test_blocks_come_out_in_order_with_at_most_two_beyond_the_one_written():
         seen.append(block)
     assert seen == list(range(25))
     assert sorted(counting.scored) == list(range(25))
+
+
+def test_a_written_block_is_let_go_before_the_next_is_looked_up(
+    tiny_vcf, tiny_store, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    """Without a scorer, one block is alive at a time: when block k+1 is prepared,
+    nothing holds block k (its lines, stored rows and text were otherwise a second
+    block's worth of the peak)."""
+    alive: list[weakref.ref] = []
+    prepare = BlockAnnotator.prepare
+
+    def prepare_once_the_last_is_gone(self: BlockAnnotator, lines: pa.Array):
+        assert all(block() is None for block in alive), "the block before is still held"
+        block = prepare(self, lines)
+        alive.append(weakref.ref(block))
+        return block
+
+    monkeypatch.setattr(BlockAnnotator, "prepare", prepare_once_the_last_is_gone)
+    annotate_vcf(
+        tiny_vcf.path,
+        tmp_path / "out.vcf.gz",
+        tiny_store,
+        None,
+        block_bytes=SMALL_BLOCK,
+        show_progress=False,
+    )
+    assert len(alive) >= 3  # several blocks, each checked when the next one came
 
 
 def test_a_failure_in_the_scoring_thread_is_raised_and_leaves_no_file(

@@ -309,20 +309,21 @@ def annotate(
     A VEP VCF (its header declares CSQ) is scored from its own annotations; any
     other VCF from the feature store.
     """
+    from vipredict.memory import release_freed_memory
+
+    if not input_path.is_file():
+        raise typer.BadParameter(f"{input_path} does not exist", param_hint="INPUT")
+    release_freed_memory()  # before pyarrow loads: peak RSS is retained memory, not live data
     from vipredict.jobs.annotate import (
         annotate_vcf,
         index_vcf,
         join_threads,
         prescored_applies,
-        release_freed_memory,
         use_compiled_trees,
     )
     from vipredict.jobs.prescore import stored_evidence
     from vipredict.store.partitioned import Store
 
-    if not input_path.is_file():
-        raise typer.BadParameter(f"{input_path} does not exist", param_hint="INPUT")
-    release_freed_memory()  # before the first block: peak RSS is retained memory, not live data
     settings = configure_runtime_env()
     threads = join_threads()
     table = Store(store, threads) if store else Store.open(settings, threads)

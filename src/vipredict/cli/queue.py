@@ -6,15 +6,17 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from vipredict.config import configure_runtime_env
+
+if TYPE_CHECKING:  # pandas loads with the command that uses it (and pyarrow with it)
+    import pandas as pd
 
 queue_app = typer.Typer(
     add_completion=False,
@@ -56,6 +58,13 @@ def _clear_errors() -> Iterator[None]:
         raise typer.Exit(1) from error
 
 
+def _missing(value: object) -> bool:
+    """``pd.isna`` of one value."""
+    import pandas as pd
+
+    return bool(pd.isna(value))
+
+
 def _items_table(items: pd.DataFrame, title: str, limit: int) -> Table:
     table = Table(title=title, show_lines=False)
     columns = ["rank", "variant", "gene", "evidence", "decision", "reason"]
@@ -63,7 +72,7 @@ def _items_table(items: pd.DataFrame, title: str, limit: int) -> Table:
         table.add_column(column, overflow="fold")
     for row in items.head(limit).to_dict("records"):
         # Text cells: a key such as 13:32914839:A:G must not be read as markup or an emoji.
-        table.add_row(*(Text("" if pd.isna(row.get(c)) else str(row.get(c))) for c in columns))
+        table.add_row(*(Text("" if _missing(row.get(c)) else str(row.get(c))) for c in columns))
     return table
 
 
@@ -206,7 +215,7 @@ def _pair(row: dict, name: str, fmt: str = "{}") -> Text:
     """``old -> new`` of one compared field (``old`` alone when they agree)."""
 
     def show(value: object) -> str:
-        return "NA" if value is None or pd.isna(value) else fmt.format(value)
+        return "NA" if value is None or _missing(value) else fmt.format(value)
 
     old, new = show(row[f"old_{name}"]), show(row[f"new_{name}"])
     return Text(old if old == new else f"{old} -> {new}")
@@ -228,7 +237,7 @@ def _reevaluation_table(result, title: str) -> Table:
     for column in ("rank", "variant", "gene", "decision", *(f[1] for f in fields), "reviewed"):
         table.add_column(column, overflow="fold")
     for row in result.changed().to_dict("records"):
-        decision = "" if pd.isna(row["decision"]) else str(row["decision"])
+        decision = "" if _missing(row["decision"]) else str(row["decision"])
         if row["status"] == "not_rescored":
             cells = [Text(f"not re-scored: {row['rescore_error']}")] * len(fields)
         else:
@@ -237,7 +246,7 @@ def _reevaluation_table(result, title: str) -> Table:
         table.add_row(
             Text(str(row["rank"])),
             Text(str(row["variant"])),
-            Text("" if pd.isna(row["gene"]) else str(row["gene"])),
+            Text("" if _missing(row["gene"]) else str(row["gene"])),
             Text(decision),
             *cells,
             Text(reviewed),

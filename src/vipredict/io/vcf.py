@@ -41,10 +41,12 @@ from vipredict.io.files import is_gzip, open_text
 #: INFO id of a store feature: ``VIP_`` + the feature name (``VIP_gerp_rs``).
 FEATURE_PREFIX = "VIP_"
 #: Bytes of VCF text per block: bounds memory whatever the file size. Peak RSS grows
-#: with it far faster than the text (10^7 variants from pre-scored answers: 417 MB at
-#: 1 MiB, 346 MB at 512 KiB, 310 MB at 256 KiB), and CPU grows below 512 KiB
-#: (256 KiB: +12%); 512 KiB also cost less CPU than 1 MiB (130 vs 147 CPU-s).
-BLOCK_BYTES = 1 << 19
+#: with it far faster than the text: a block's lines become its stored rows, its
+#: output text and Arrow's CSV reader's buffers (about 38 times the block). 10^7
+#: variants from pre-scored answers, read in order (``store.scan``): 283 MB at 512 KiB,
+#: 256 MB at 384 KiB, 231 MB at 256 KiB, 203 MB at 128 KiB, in 55, 58, 55 and 60 s.
+#: (With DuckDB's join per block, 256 KiB had cost 12% more CPU than 512 KiB.)
+BLOCK_BYTES = 1 << 18
 FIELD_COUNT = 8
 #: INFO declarations of the per-allele results vipredict writes into a VCF.
 VIP_INFO_HEADERS = (
