@@ -31,8 +31,8 @@ def release_freed_memory() -> None:
       pool (``pa.set_memory_pool``); the Parquet reader's own buffers (pages read and
       decompressed) come from the C++ default, which only ``ARROW_DEFAULT_MEMORY_POOL``
       set before pyarrow loads changes. Left to mimalloc they held 23-27 MB at the
-      peak (10^7 variants, pre-scored: peak RSS 313 MB; in process on 3 x 10^6
-      variants: 276-297 -> 239-243 MB).
+      peak (in process, 3 x 10^6 variants from pre-scored answers: peak RSS 276-297
+      -> 239-243 MB).
     - glibc keeps a heap per thread (DuckDB's and Arrow's threads) and raises its trim
       and mmap thresholds as large blocks come and go: two heaps, fixed 1 MiB
       thresholds (large buffers are mapped, and unmapped when freed).

@@ -43,8 +43,8 @@ FEATURE_PREFIX = "VIP_"
 #: Bytes of VCF text per block: bounds memory whatever the file size. Peak RSS grows
 #: with it far faster than the text: a block's lines become its stored rows, its
 #: output text and Arrow's CSV reader's buffers (about 38 times the block). 10^7
-#: variants from pre-scored answers, read in order (``store.scan``): 283 MB at 512 KiB,
-#: 256 MB at 384 KiB, 231 MB at 256 KiB, 203 MB at 128 KiB, in 55, 58, 55 and 60 s.
+#: variants from pre-scored answers, read in order (``store.scan``): 276 MB at 512 KiB,
+#: 250 MB at 384 KiB, 226 MB at 256 KiB, 198 MB at 128 KiB, in 55, 58, 55 and 60 s.
 #: (With DuckDB's join per block, 256 KiB had cost 12% more CPU than 512 KiB.)
 BLOCK_BYTES = 1 << 18
 FIELD_COUNT = 8
