@@ -41,6 +41,7 @@ LAYERS: dict[str, int] = {
     "vipredict.progress": 1,
     "vipredict.deadline": 1,
     "vipredict.memory": 1,
+    "vipredict.workers": 1,
     "vipredict.acmg": 2,
     "vipredict.vrs": 2,
     "vipredict.io": 3,

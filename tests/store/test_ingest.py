@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from vipredict.io.files import open_text
 from vipredict.io.sources import resolve
 from vipredict.store.build import Frequencies, load_frequencies
 from vipredict.store.ingest import CHECKPOINT_DIR, stream_dbnsfp
@@ -91,7 +92,7 @@ def _tables(root) -> dict[str, pa.Table]:
 
 
 def test_worker_processes_write_the_files_one_process_writes(tmp_path, frequencies):
-    """Chunks parsed in two worker processes, numbered and written here: the same files."""
+    """Chunks parsed, numbered and written by two worker processes: the same files."""
     path = resolve("dbnsfp_v23_test")
     one, two = tmp_path / "one", tmp_path / "two"
     serial = stream_dbnsfp(path, one, chunk_rows=CHUNK, frequencies=frequencies, workers=1)
@@ -102,6 +103,37 @@ def test_worker_processes_write_the_files_one_process_writes(tmp_path, frequenci
     for name, table in expected.items():
         assert got[name].schema.equals(table.schema, check_metadata=True), name
         assert got[name].equals(table), name
+
+
+def _unsorted(path, folder):
+    """The extract with its second half first, then its first half, then 500 of its lines
+    again: later chunks go back over positions written, and meet variants stored."""
+    with open_text(path) as handle:
+        header, *body = handle.read().splitlines()
+    half = len(body) // 2
+    while body[half].split("\t")[:2] == body[half - 1].split("\t")[:2]:  # a locus stays whole
+        half += 1
+    out = folder / "unsorted.tsv"
+    out.write_text("\n".join([header, *body[half:], *body[:half], *body[1000:1500]]) + "\n")
+    return out
+
+
+def test_an_unsorted_file_is_stored_the_same_by_workers(tmp_path, frequencies, uninterrupted):
+    """Chunks that go back over positions the run wrote look in its files (after every
+    earlier chunk is written): repeats are skipped, with two workers as with one."""
+    path = _unsorted(resolve("dbnsfp_v23_test"), tmp_path)
+    one, two = tmp_path / "one", tmp_path / "two"
+    serial = stream_dbnsfp(path, one, chunk_rows=CHUNK, frequencies=frequencies, workers=1)
+    pooled = stream_dbnsfp(path, two, chunk_rows=CHUNK, frequencies=frequencies, workers=2)
+    assert pooled == serial
+    assert serial.written == 46_904 and serial.already_stored == 500
+    expected, got = _tables(one), _tables(two)
+    assert sorted(got) == sorted(expected)
+    for name, table in expected.items():
+        assert got[name].equals(table), name
+    stored = _rows(two)
+    assert stored["variant"].is_unique and stored[ORDER_COLUMN].tolist() == list(range(46_904))
+    assert set(stored["variant"]) == set(uninterrupted["variant"])
 
 
 def test_rows_a_store_already_holds_are_skipped_and_the_rest_numbered_in_build_order(

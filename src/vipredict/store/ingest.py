@@ -16,10 +16,13 @@ that stops (killed, out of disk) is resumed with ``resume=True`` (``add-dbnsfp
 --resume``): files of the chunk it was writing are removed, and reading restarts
 at the first line not committed, so the store ends as one uninterrupted run leaves it.
 
-Chunks are parsed and built in worker processes (``workers``; ``add-dbnsfp``
-uses one per core) and committed in file order by the one process that reads
-the file, looks up the store, numbers rows and writes files, so the store is
-the same file for file whatever the number of workers. ``vipredict add-dbnsfp
+Chunks are parsed, built, looked up, numbered and written in worker processes
+(``workers``; ``add-dbnsfp`` uses one per core), each chunk wholly by one worker:
+the one process that reads the file decides, in file order, where each chunk's
+numbering starts and which files its look-up must read, and checkpoints the
+chunks written in file order (:mod:`vipredict.workers`). So the store is the same
+file for file whatever the number of workers, and a chunk's rows never travel
+between processes. ``vipredict add-dbnsfp
 --dask`` runs one such stream per chromosome file on a Dask cluster
 (:func:`vipredict.jobs.dask.ingest_on_dask`).
 
@@ -37,12 +40,12 @@ import json
 import multiprocessing
 import multiprocessing.context
 import os
+import pickle
 import uuid
-from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from multiprocessing import forkserver
 from pathlib import Path
 from typing import Any
@@ -69,6 +72,7 @@ from vipredict.store.build import Frequencies, load_frequencies, unlabelled
 from vipredict.store.liftover import carry_other_build, with_copies
 from vipredict.store.partitioned import COPY_COLUMN, FILES, ORDER_COLUMN, QUERY_SCHEMA, Store
 from vipredict.store.write import store_arrow, write_partitions
+from vipredict.workers import Runner, two_step_workers
 
 #: Checkpoints of streamed files, beside the partitions (Arrow skips ``_*`` folders).
 CHECKPOINT_DIR = "_ingest"
@@ -227,61 +231,79 @@ def _locus_end(buffer: pa.Table, chunk_rows: int) -> int | None:
 # --------------------------------------------------------------------------- the store
 
 
-class _Target:
-    """The store being streamed into: one handle per run, asked only when it can matter.
+class _Lookup:
+    """Which of a chunk's rows the store holds already, asked only where it can matter.
 
-    Files that were there before the run are always asked. Files this run wrote are
-    asked only for a partition where a chunk goes back to a position at or before
-    one it wrote there already (never in a sorted dbNSFP file), so a sorted file
-    streams into an empty store without a single look-up.
+    Files that were there before the run (``before``) are always asked. Files this
+    run wrote are asked only for the partitions ``rewound``: those where a chunk
+    goes back to a position at or before one the run wrote there already (never
+    in a sorted dbNSFP file), so a sorted file streams into an empty store without
+    a single look-up. One per worker (each opens the store when it first asks).
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, before: frozenset[str]) -> None:
         self.root = root
-        self._before = {str(p) for p in root.glob(FILES)}
+        self.before = before
         self._store: Store | None = None
-        self._written: dict[tuple[str, str], int] = {}  # (build, chrom) -> last position
-        self._rewind: set[tuple[str, str]] = set()
+        self._rewound: frozenset[tuple[str, str]] = frozenset()
 
     def _files(self, build: str, chrom: str) -> list[str]:
         folder = self.root / f"build={build}" / f"chrom={chrom}"
         found = sorted(str(p) for p in folder.glob("*.parquet"))
-        if (build, chrom) in self._rewind:
+        if (build, chrom) in self._rewound:
             return found
-        return [f for f in found if f in self._before]
+        return [f for f in found if f in self.before]
 
-    def not_stored(self, arrow: pa.Table) -> np.ndarray:
+    def not_stored(
+        self, arrow: pa.Table, rewound: frozenset[tuple[str, str]] = frozenset()
+    ) -> np.ndarray:
         """Which rows of ``arrow`` (rows as stored) hold a variant the store does not hold yet."""
         keep = np.ones(arrow.num_rows, dtype=bool)
-        if not arrow.num_rows:
-            return keep
-        queries = _queries(arrow)
-        partitions = queries.group_by(["build", "chrom"]).aggregate([("pos", "min")])
-        self._rewind = {
-            (b, c)
-            for b, c, lo in zip(
-                *(partitions[k].to_pylist() for k in partitions.column_names), strict=True
-            )
-            if (b, c) in self._written and lo <= self._written[(b, c)]
-        }
-        if not self._before and not self._rewind:
+        if not arrow.num_rows or (not self.before and not rewound):
             return keep
         if self._store is None:
             if not any(self.root.glob(FILES)):
                 return keep
             self._store = Store(self.root)
             self._store.files = self._files  # type: ignore[method-assign]
-        found = self._store.match(queries, []).found.column("row")
+        self._rewound = rewound
+        found = self._store.match(_queries(arrow), []).found.column("row")
         keep[found.to_numpy()] = False
         return keep
 
-    def wrote(self, arrow: pa.Table) -> None:
-        """Remember the last position written in each partition."""
-        if not arrow.num_rows:
-            return
-        last = _queries(arrow).group_by(["build", "chrom"]).aggregate([("pos", "max")])
-        for b, c, hi in zip(*(last[k].to_pylist() for k in last.column_names), strict=True):
-            self._written[(b, c)] = max(hi, self._written.get((b, c), hi))
+
+#: (build, chromosome) -> (first, last) position of a chunk's rows there.
+Extents = dict[tuple[str, str], tuple[int, int]]
+
+
+def _extents(arrow: pa.Table) -> Extents:
+    """The first and last position of ``arrow``'s rows in each partition."""
+    if not arrow.num_rows:
+        return {}
+    spans = _queries(arrow).group_by(["build", "chrom"]).aggregate([("pos", "min"), ("pos", "max")])
+    columns = (spans[k].to_pylist() for k in ("build", "chrom", "pos_min", "pos_max"))
+    return {(b, c): (lo, hi) for b, c, lo, hi in zip(*columns, strict=True)}
+
+
+class _Positions:
+    """The last position this run wrote in each partition (of the chunks decided so far).
+
+    A chunk's last position counts whether or not its row there was kept: a later
+    chunk then is asked a look-up it may not need, never spared one it needs.
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[tuple[str, str], int] = {}
+
+    def rewound(self, extents: Extents) -> frozenset[tuple[str, str]]:
+        """The partitions where ``extents`` go back to a position already written."""
+        return frozenset(
+            p for p, (lo, _) in extents.items() if p in self._last and lo <= self._last[p]
+        )
+
+    def wrote(self, extents: Extents) -> None:
+        for p, (_, hi) in extents.items():
+            self._last[p] = max(hi, self._last.get(p, hi))
 
 
 def _queries(arrow: pa.Table) -> pa.Table:
@@ -374,14 +396,115 @@ class _Prepared:
     dropped: dict[str, int]
 
 
-#: The run's context in a worker process (sent once, when the worker starts).
-_CONTEXT: _Context | None = None
+@dataclass(frozen=True)
+class _Counts:
+    """What storing a chunk adds: rows, copies under the other build, and rows skipped."""
+
+    rows: int
+    copies: int
+    already_stored: int
+
+    @classmethod
+    def of(cls, arrow: pa.Table, keep: np.ndarray) -> _Counts:
+        is_copy = arrow[COPY_COLUMN].is_valid().to_numpy(zero_copy_only=False)
+        copies = int(is_copy[keep].sum())
+        rows = int(keep.sum()) - copies
+        return cls(rows, copies, int((~is_copy).sum()) - rows)
 
 
-def _set_context(context: _Context) -> None:
-    global _CONTEXT
-    _CONTEXT = context
-    pa.set_memory_pool(pa.system_memory_pool())  # a worker's whole life is chunks: see below
+@dataclass(frozen=True)
+class _Summary:
+    """A prepared chunk, as the committing process needs it to number and order it."""
+
+    extents: Extents
+    #: Counts if only the files from before the run are asked (final unless it rewinds).
+    counts: _Counts
+
+
+@dataclass(frozen=True)
+class _Order:
+    """How a prepared chunk is stored: its first row number, file tag and rewound partitions."""
+
+    first_row: int
+    tag: str
+    rewound: frozenset[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """A chunk written: what it read, dropped and added."""
+
+    lines: int
+    dropped: dict[str, int]
+    counts: _Counts
+    #: Whether its counts were known only once it was written (it was a barrier).
+    rewound: bool
+
+
+class _ChunkWork:
+    """A chunk prepared, then numbered and written by the same process (in a worker, or here).
+
+    Only a small summary goes to the process that decides each chunk's numbering:
+    the rows themselves never leave the process that built them.
+    """
+
+    def __init__(self, context: _Context, root: Path, before: frozenset[str]) -> None:
+        self.context = context
+        self.root = root
+        self.lookup = _Lookup(root, before)
+
+    def prepare(self, raw: pa.Table) -> tuple[_Summary, tuple[_Prepared, np.ndarray]]:
+        prepared = _prepare(raw, self.context)
+        keep = self.lookup.not_stored(prepared.arrow)
+        summary = _Summary(_extents(prepared.arrow), _Counts.of(prepared.arrow, keep))
+        return summary, (prepared, keep)
+
+    def finish(self, held: tuple[_Prepared, np.ndarray], order: _Order) -> _Stored:
+        prepared, keep = held
+        if order.rewound:
+            keep = self.lookup.not_stored(prepared.arrow, order.rewound)
+        write_partitions(_kept(prepared.arrow, keep, order.first_row), self.root, order.tag)
+        counts = _Counts.of(prepared.arrow, keep)
+        return _Stored(prepared.lines, prepared.dropped, counts, bool(order.rewound))
+
+
+def _work_in_worker(context: Path, root: Path, before: frozenset[str]) -> _ChunkWork:
+    """A worker's :class:`_ChunkWork`, its context read from the file ``context``.
+
+    Arrow's buffers come from the C library (:func:`_chunk_allocations`), and one
+    thread does Arrow's work: the workers are one per core already, and a pool
+    thread converting a frame beside them only waits its turn (measured on 8
+    chunks: 508-522 ms of CPU a chunk against 554-614 ms).
+    """
+    pa.set_memory_pool(pa.system_memory_pool())  # a worker's whole life is chunks
+    pa.set_cpu_count(1)
+    with context.open("rb") as handle:
+        return _ChunkWork(pickle.load(handle), root, before)
+
+
+class _Numbering:
+    """Decides, in file order, each chunk's first row number, file tag and look-ups.
+
+    A chunk whose look-up must read files this run wrote (it rewinds) is a barrier:
+    it is stored only after every earlier chunk is, and the next chunk is numbered
+    from its counts once it is stored.
+    """
+
+    def __init__(self, tag: str, first_chunk: int, first_row: int) -> None:
+        self.tag, self.first_chunk, self.next_row = tag, first_chunk, first_row
+        self.positions = _Positions()
+
+    def decide(self, index: int, summary: _Summary) -> tuple[_Order, bool]:
+        rewound = self.positions.rewound(summary.extents)
+        self.positions.wrote(summary.extents)
+        order = _Order(self.next_row, f"{self.tag}-{self.first_chunk + index:06d}", rewound)
+        if not rewound:
+            self.next_row += summary.counts.rows + summary.counts.copies
+        return order, bool(rewound)
+
+    def stored(self, chunk: _Stored) -> None:
+        if chunk.rewound:
+            self.next_row += chunk.counts.rows + chunk.counts.copies
 
 
 @contextmanager
@@ -410,8 +533,8 @@ def _worker_processes() -> multiprocessing.context.BaseContext:
     Not a fork of this process: it runs Arrow's reader threads, and a fork taken
     while one of them allocates leaves the child's allocator broken (a segfault
     seen in testing). The server is a clean, single-threaded process that has
-    imported this module once; each worker forks from it and gets the run's
-    context (frequency rows included, about 0.2 s to pickle) when it starts.
+    imported this module once; each worker forks from it and reads the run's
+    context (frequency rows included) from one file when it starts.
     """
     processes = multiprocessing.get_context("forkserver")
     processes.set_forkserver_preload([__name__])
@@ -423,7 +546,7 @@ def _prepare(raw: pa.Table, context: _Context) -> _Prepared:
     """Parse a chunk, build its features and lay out its rows as stored (no store access).
 
     Everything here depends on the chunk alone, so it runs in worker processes in
-    any order; numbering and writing stay with the one process that commits chunks.
+    any order; numbering is decided by the one process that commits chunks.
     """
     annotations = dbnsfp_annotations(raw, context.build, context.what, context.source_name)
     # Only this chunk's frequency rows: the builders then cost the chunk, not the genome.
@@ -432,28 +555,6 @@ def _prepare(raw: pa.Table, context: _Context) -> _Prepared:
     table["frequency_source_versions"] = context.provenance  # of the whole table, as in a build
     rows = _with_copies(table, annotations)
     return _Prepared(store_arrow(rows), raw.num_rows, dict(annotations.attrs["dropped"]))
-
-
-def _prepare_in_worker(raw: pa.Table, spill: Path) -> tuple[int, dict[str, int]]:
-    """:func:`_prepare` in a worker: the rows go to ``spill`` (Arrow IPC), the rest back.
-
-    A chunk's rows are about 1 kB each; pickling them through the pool's pipe cost
-    a quarter of a run's CPU. An IPC file is written once and memory-mapped by the
-    writer, with no copy.
-    """
-    assert _CONTEXT is not None, "the pool's initializer sets the run's context"
-    prepared = _prepare(raw, _CONTEXT)
-    with pa.OSFile(str(spill), "wb") as sink, pa.ipc.new_file(sink, prepared.arrow.schema) as out:
-        out.write_table(prepared.arrow)
-    return prepared.lines, prepared.dropped
-
-
-def _unspilled(spill: Path, lines: int, dropped: dict[str, int]) -> _Prepared:
-    """A chunk a worker spilled, memory-mapped (the file goes; the mapping stays valid)."""
-    with pa.memory_map(str(spill)) as source:
-        arrow = pa.ipc.open_file(source).read_all()
-    spill.unlink()
-    return _Prepared(arrow, lines, dropped)
 
 
 def _kept(arrow: pa.Table, keep: np.ndarray, first_row: int) -> pa.Table:
@@ -477,46 +578,36 @@ def _kept(arrow: pa.Table, keep: np.ndarray, first_row: int) -> pa.Table:
 
 
 @contextmanager
-def _prepared_chunks(
-    chunks: Iterator[pa.Table], context: _Context, workers: int, spills: Path
-) -> Iterator[Iterator[_Prepared]]:
-    """``chunks`` prepared in order: here (``workers`` <= 1) or in a pool of worker processes.
+def _chunk_workers(context: _Context, root: Path, workers: int) -> Iterator[Runner]:
+    """What stores chunks in file order: this process (``workers`` <= 1) or worker processes.
 
-    At most ``workers + 1`` chunks are in flight, so memory stays bounded by the
-    chunk size times the workers, whatever the file's size. Workers spill their
-    rows to IPC files under ``spills`` (the store's checkpoint folder: on the
-    store's disk, not a small ``/dev/shm``), each removed once read.
+    Each worker prepares a chunk, and numbers and writes it once this process has
+    decided its numbering (:mod:`vipredict.workers`): at most ``2 * workers`` chunks
+    are in flight, so memory stays bounded by the chunk size times the workers.
     """
+    before = frozenset(str(p) for p in root.glob(FILES))
     if workers <= 1:
-        yield (_prepare(raw, context) for raw in chunks)
+        with two_step_workers(partial(_ChunkWork, context, root, before), 1) as here:
+            yield here
         return
-    spills.mkdir(parents=True, exist_ok=True)
-    pending: deque[tuple[Path, Future[tuple[int, dict[str, int]]]]] = deque()
-    pool = ProcessPoolExecutor(
-        workers, _worker_processes(), initializer=_set_context, initargs=(context,)
-    )
+    # one file every worker reads: the context (frequency rows, about 240 MB pickled)
+    # went down a pipe to each worker in turn, 2-3 s before the first chunk started
+    shared = root / CHECKPOINT_DIR / f".context-{uuid.uuid4().hex}.pickle"
+    shared.parent.mkdir(parents=True, exist_ok=True)
     try:
-
-        def ordered() -> Iterator[_Prepared]:
-            for raw in chunks:
-                spill = spills / f".chunk-{uuid.uuid4().hex}.arrow"
-                # A chunk is a slice of the batches read, and a pickled slice carries
-                # its parent's whole buffers: one copy of the slice halves the bytes
-                # sent and costs a tenth of pickling them (about 5 ms against 50).
-                work = pool.submit(_prepare_in_worker, raw.combine_chunks(), spill)
-                pending.append((spill, work))
-                if len(pending) > workers:
-                    spill, future = pending.popleft()
-                    yield _unspilled(spill, *future.result())
-            while pending:
-                spill, future = pending.popleft()
-                yield _unspilled(spill, *future.result())
-
-        yield ordered()
+        with shared.open("wb") as handle:
+            pickle.dump(context, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        make = partial(_work_in_worker, shared, root, before)
+        with two_step_workers(make, workers, _worker_processes()) as pool:
+            yield pool
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-        for spill, _ in pending:  # chunks prepared but never committed (a stop, an error)
-            spill.unlink(missing_ok=True)
+        shared.unlink(missing_ok=True)
+
+
+def _sent(chunks: Iterator[pa.Table]) -> Iterator[pa.Table]:
+    """Chunks as sent to a worker: one copy of each slice. A pickled slice carries its
+    parent's whole buffers; one copy halves the bytes sent, for a tenth of pickling them."""
+    return (raw.combine_chunks() for raw in chunks)
 
 
 def default_workers() -> int:
@@ -545,9 +636,9 @@ def stream_dbnsfp(
     on from the checkpoint of an interrupted run of the same file, build, dataset
     and chunking (a finished run's checkpoint makes it a no-op). ``stop_after``
     stops after that many chunks, as an interruption would (for tests).
-    ``workers`` > 1 parses and builds chunks in that many worker processes while
-    this one looks up, numbers, writes and checkpoints them in file order: the
-    store is the same file for file.
+    ``workers`` > 1 parses, builds and writes chunks in that many worker processes
+    while this one numbers and checkpoints them in file order: the store is the
+    same file for file.
     """
     path, root = Path(path), Path(root)
     dataset = dataset or source_name or path.name
@@ -572,31 +663,27 @@ def stream_dbnsfp(
         dataset=dataset,
         covered=covered,
     )
-    target = _Target(root)
-    spills = root / CHECKPOINT_DIR
+    numbering = _Numbering(state.tag, state.chunks, state.written + state.copies)
 
-    def commit(chunk: _Prepared) -> None:
+    def commit(chunk: _Stored) -> None:
         for reason, count in chunk.dropped.items():
             state.dropped[reason] = state.dropped.get(reason, 0) + count
-        keep = target.not_stored(chunk.arrow)
-        stored = _kept(chunk.arrow, keep, first_row=state.written + state.copies)
-        is_copy = chunk.arrow[COPY_COLUMN].is_valid().to_numpy(zero_copy_only=False)
-        copies = int(is_copy[keep].sum())
-        state.already_stored += int((~is_copy).sum()) - (stored.num_rows - copies)
-        write_partitions(stored, root, f"{state.tag}-{state.chunks:06d}")
-        target.wrote(stored)
-        state.written += stored.num_rows - copies
-        state.copies += copies
+        state.already_stored += chunk.counts.already_stored
+        state.written += chunk.counts.rows
+        state.copies += chunk.counts.copies
         state.lines += chunk.lines
         state.chunks += 1
         checkpoints.save(state)
+        numbering.stored(chunk)
 
     with (
         _chunk_allocations(),
+        _chunk_workers(context, root, workers) as runner,
         _batches(path, state.lines) as (batches, position),
-        _prepared_chunks(_chunks(batches, chunk_rows), context, workers, spills) as prepared,
     ):
-        for done, chunk in enumerate(prepared, start=1):
+        chunks = _chunks(batches, chunk_rows)
+        chunks = _sent(chunks) if workers > 1 else chunks
+        for done, chunk in enumerate(runner.run(chunks, numbering.decide), start=1):
             commit(chunk)
             progress(position())
             if stop_after is not None and done >= stop_after:
