@@ -1,4 +1,5 @@
-"""How a long streaming job (``vipredict annotate``) allocates: freed memory goes back.
+"""How long streaming jobs allocate: ``vipredict annotate`` hands freed memory back,
+an ingest worker keeps it for its next chunk.
 
 Kept apart from the jobs because it must run before pyarrow is imported: Arrow's
 C++ code picks its own default allocator once, from ``ARROW_DEFAULT_MEMORY_POOL``,
@@ -14,8 +15,11 @@ import platform
 import sys
 
 #: glibc ``mallopt`` parameters (``malloc.h``) and the values :func:`release_freed_memory` sets.
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -2, -3, -8
 _TRIM_BYTES, _ARENAS = 1 << 20, 2
+#: What :func:`keep_freed_memory` sets: buffers up to 32 MiB from the heap, which
+#: is given back only past 1 GiB free and grows 64 MiB at a time.
+_KEPT_MMAP_BYTES, _KEPT_TRIM_BYTES, _KEPT_TOP_PAD = 32 << 20, 1 << 30, 64 << 20
 #: The environment variable Arrow's C++ library reads for its default allocator.
 ARROW_POOL_VARIABLE = "ARROW_DEFAULT_MEMORY_POOL"
 
@@ -45,11 +49,33 @@ def release_freed_memory() -> None:
     import pyarrow as pa
 
     pa.set_memory_pool(pa.system_memory_pool())
+    _mallopt(
+        (_M_ARENA_MAX, _ARENAS),
+        (_M_TRIM_THRESHOLD, _TRIM_BYTES),
+        (_M_MMAP_THRESHOLD, _TRIM_BYTES),
+    )
+
+
+def keep_freed_memory() -> None:
+    """Keep memory freed by one chunk for the next, for the rest of this process.
+
+    For a process whose whole life is chunks of one size (an ``add-dbnsfp`` worker):
+    each chunk allocates and frees the same few hundred megabytes. glibc maps
+    large buffers and unmaps them when freed, and trims its heap, so the next chunk
+    faulted every page in again, zeroed by the kernel (23-29 thousand faults a
+    chunk). Measured on 12 chunks in one process: kernel time 2.3-2.5 -> 1.1 s,
+    wall 11.0 -> 9.6 s. The worker's memory stays at its largest chunk's.
+    """
+    _mallopt(
+        (_M_MMAP_THRESHOLD, _KEPT_MMAP_BYTES),
+        (_M_TRIM_THRESHOLD, _KEPT_TRIM_BYTES),
+        (_M_TOP_PAD, _KEPT_TOP_PAD),
+    )
+
+
+def _mallopt(*settings: tuple[int, int]) -> None:
+    """Set glibc malloc parameters (nothing on another C library)."""
     if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
         mallopt = ctypes.CDLL("libc.so.6").mallopt
-        for parameter, value in (
-            (_M_ARENA_MAX, _ARENAS),
-            (_M_TRIM_THRESHOLD, _TRIM_BYTES),
-            (_M_MMAP_THRESHOLD, _TRIM_BYTES),
-        ):
+        for parameter, value in settings:
             mallopt(parameter, value)

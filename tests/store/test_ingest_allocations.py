@@ -29,3 +29,18 @@ def test_the_pool_is_restored_when_a_stream_fails() -> None:
         assert pa.default_memory_pool().backend_name == "mimalloc"
     finally:
         pa.set_memory_pool(pa.mimalloc_memory_pool())
+
+
+def test_the_collector_leaves_the_context_alone_while_chunks_stream_and_after_as_usual() -> None:
+    import gc
+
+    from vipredict.store.ingest import _frozen_garbage
+
+    kept = [object() for _ in range(1000)]  # what a run's context would be
+    assert gc.get_freeze_count() == 0
+    with _frozen_garbage():
+        assert gc.get_freeze_count() >= len(kept)
+    assert gc.get_freeze_count() == 0
+    with pytest.raises(RuntimeError), _frozen_garbage():
+        raise RuntimeError("a chunk failed")
+    assert gc.get_freeze_count() == 0

@@ -358,10 +358,11 @@ def frequency_source_versions(frequencies: pd.DataFrame | None, datasets: tuple[
         return ""
     parts = []
     for dataset in datasets:
-        rows = frequencies[frequencies["dataset"].astype("string") == dataset]
         versions: list[str] = []
-        if "source_version" in rows.columns:
-            versions = sorted(rows["source_version"].dropna().astype(str).unique())
+        if "source_version" in frequencies.columns:  # that one column of the dataset's rows
+            rows = frequencies["dataset"].astype("string") == dataset
+            given = frequencies.loc[rows.to_numpy(dtype=bool, na_value=False), "source_version"]
+            versions = sorted(given.dropna().astype(str).unique())
         parts.append(f"{dataset}={'|'.join(versions) or 'unknown'}")
     return ";".join(parts)
 
