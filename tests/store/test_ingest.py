@@ -55,8 +55,12 @@ def test_a_resumed_run_equals_an_uninterrupted_one(tmp_path, frequencies, uninte
         columns=["build", "chrom", "pos", "ref", "alt", ORDER_COLUMN, "info_text"]
     )
     append_rows(half, root, f"{tag}-{first.chunks:06d}", first_row=first.written)
+    written = next(root.glob(f"build=*/chrom=*/part-{tag}-{first.chunks:06d}-0.parquet"))
+    staging = written.with_name(f".{written.name}.0a1b2c3d")  # a worker stopped mid-write
+    staging.write_bytes(written.read_bytes()[:100])
     resumed = stream_dbnsfp(path, root, chunk_rows=CHUNK, frequencies=frequencies, resume=True)
     assert resumed.resumed and resumed.written == 46_904 and resumed.already_stored == 0
+    assert not staging.exists()
     stored = _rows(root)
     assert stored["variant"].is_unique
     pd.testing.assert_frame_equal(stored, uninterrupted)

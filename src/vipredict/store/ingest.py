@@ -139,13 +139,17 @@ class _Checkpoints:
 
 
 def _remove_uncommitted(root: Path, tag: str, chunks: int) -> int:
-    """Delete files of ``tag`` from chunk ``chunks`` on (written after the last checkpoint)."""
+    """Delete files of ``tag`` from chunk ``chunks`` on (written after the last checkpoint),
+    and the hidden half-written files of any chunk (a worker stopped while writing)."""
     removed = 0
     for path in root.glob(f"build=*/chrom=*/part-{tag}-*.parquet"):
         chunk = int(path.name[len(f"part-{tag}-") :].split("-")[0])
         if chunk >= chunks:
             path.unlink()
             removed += 1
+    for path in root.glob(f"build=*/chrom=*/.part-{tag}-*.parquet.*"):
+        path.unlink()
+        removed += 1
     return removed
 
 
@@ -333,6 +337,8 @@ class _Context:
     rows: np.ndarray
     starts: np.ndarray
     covered: dict[str, set[str]]
+    #: The distinct positions of ``known``'s keys, sorted (None: a key is not a locus).
+    positions: np.ndarray | None = None
 
     @classmethod
     def of(cls, long: pd.DataFrame, **given: Any) -> _Context:
@@ -344,12 +350,19 @@ class _Context:
         provenance = frequency_source_versions(long, DEFAULT_DATASETS)
         return cls(
             by_variant=by_variant, known=known, rows=rows, starts=starts,
-            provenance=provenance, **given,
+            provenance=provenance, positions=_key_positions(known), **given,
         )  # fmt: skip
 
-    def frequency_rows(self, keys: pd.Series) -> pd.DataFrame:
-        """The frequency rows of ``keys`` (``by_variant.loc`` of their distinct known keys)."""
-        codes = self.known.get_indexer(keys)
+    def frequency_rows(self, keys: pd.Series, positions: np.ndarray | None = None) -> pd.DataFrame:
+        """The frequency rows of ``keys`` (``by_variant.loc`` of their distinct known keys).
+
+        ``positions``, the keys' own, spare the text look-up of every key at a position
+        no known key has: the exports cover 69 genes, so most chunks have none.
+        """
+        if positions is not None and self.positions is not None:
+            at = np.searchsorted(self.positions, positions).clip(max=len(self.positions) - 1)
+            keys = keys[self.positions[at] == positions] if len(self.positions) else keys[:0]
+        codes = self.known.get_indexer(keys.astype(str))
         # distinct keys are distinct codes: dropping repeats of the codes (integers) gives
         # what dropping repeats of the keys did, in the same order, without hashing text twice
         codes = pd.unique(codes[codes >= 0])
@@ -357,6 +370,18 @@ class _Context:
         counts = hi - lo
         offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
         return self.by_variant.iloc[self.rows[np.repeat(lo, counts) + offsets]]
+
+
+def _key_positions(keys: pd.Index) -> np.ndarray | None:
+    """The distinct positions of ``build:chrom:pos:ref:alt`` keys, sorted (None: one is not)."""
+    try:
+        parts = pc.split_pattern(pa.array(keys.astype(str)), ":")
+        positions = pc.cast(pc.list_element(parts, 2), pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowIndexError):
+        return None
+    if positions.null_count:
+        return None
+    return np.unique(positions.to_numpy())
 
 
 def _one_chunk(frame: pd.DataFrame) -> pd.DataFrame:
@@ -571,7 +596,7 @@ def _prepare(raw: pa.Table, context: _Context) -> _Prepared:
     """
     annotations = dbnsfp_annotations(raw, context.build, context.what, context.source_name)
     # Only this chunk's frequency rows: the builders then cost the chunk, not the genome.
-    local = context.frequency_rows(annotations[KEY].astype(str))
+    local = context.frequency_rows(annotations[KEY], annotations["pos"].to_numpy(np.int64))
     table = build_feature_table(unlabelled(annotations, context.dataset), local, context.covered)
     table["frequency_source_versions"] = context.provenance  # of the whole table, as in a build
     rows = _with_copies(table, annotations)
