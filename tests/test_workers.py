@@ -118,3 +118,15 @@ def test_stopping_early_lets_the_workers_go() -> None:
             if done == 3:
                 break
     assert [w.process.exitcode for w in pool.workers] == [0, 0]
+
+
+def _cannot_start() -> Doubling:
+    raise OSError("the run's context is gone")
+
+
+def test_a_worker_that_cannot_start_says_why() -> None:
+    with (
+        pytest.raises(OSError, match="context is gone"),
+        two_step_workers(_cannot_start, 2, FORK) as runner,
+    ):
+        list(runner.run(range(4), Running().decide))

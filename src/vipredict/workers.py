@@ -125,7 +125,11 @@ def _serve(
     results: multiprocessing.Queue,
 ) -> None:
     """A worker's life: prepare each job sent, wait for its order, finish it."""
-    work = make_work()
+    try:
+        work = make_work()
+    except BaseException as error:  # no job yet: sent as the first one's
+        results.put((0, "failed", (_picklable(error), traceback.format_exc())))
+        return
     while (item := jobs.get()) is not None:
         index, job = item
         try:
@@ -195,12 +199,13 @@ class _Pool:
         try:
             index, kind, payload = self.results.get(timeout=POLL_SECONDS)
         except queue.Empty:
-            for worker in self.workers:
-                if worker.process.exitcode is not None:
-                    raise RuntimeError(
-                        f"a worker process stopped (exit code {worker.process.exitcode})"
-                    ) from None
-            return
+            stopped = [w.process.exitcode for w in self.workers if w.process.exitcode is not None]
+            if not stopped:
+                return
+            try:  # a worker that failed sent why before it stopped: that is the error
+                index, kind, payload = self.results.get(timeout=POLL_SECONDS)
+            except queue.Empty:
+                raise RuntimeError(f"a worker process stopped (exit code {stopped[0]})") from None
         if kind == "failed":
             error, text = payload
             raise error from RemoteTraceback(text)
