@@ -439,12 +439,17 @@ def add_dbnsfp(
     scheduler: Annotated[str | None, typer.Option(help=_SCHEDULER_HELP)] = None,
 ) -> None:
     """Stream dbNSFP files of any size into the partitioned feature store."""
+    from vipredict.io.readers.dbnsfp import check_header
     from vipredict.progress import byte_progress
-    from vipredict.store.ingest import StreamReport, default_workers, stream_dbnsfp
+    from vipredict.store.ingest import StreamReport, default_workers, read_header, stream_dbnsfp
 
     for path in input_paths:
         if not path.is_file():
             raise typer.BadParameter(f"{path} does not exist", param_hint="INPUT")
+        try:
+            check_header(read_header(path), build)
+        except ValueError as error:
+            raise typer.BadParameter(f"{path.name}: {error}", param_hint="INPUT") from error
     settings = configure_runtime_env()
     root = store or settings.store_dir
     reports: list[StreamReport] = []

@@ -156,7 +156,8 @@ def _remove_uncommitted(root: Path, tag: str, chunks: int) -> int:
 # --------------------------------------------------------------------------- reading
 
 
-def _header(path: Path) -> list[str]:
+def read_header(path: Path) -> list[str]:
+    """The column names of a dbNSFP TSV (plain or gzip): its first line."""
     with open_text(path) as handle:
         return handle.readline().rstrip("\r\n").split("\t")
 
@@ -169,7 +170,7 @@ def _batches(path: Path, skip_lines: int) -> Iterator[tuple[Iterator[pa.Table], 
     Used: what the reader maps to what is stored (not :data:`POPULATION_COLUMNS`, the
     per-population frequencies it returns beside, which the store does not keep).
     """
-    names = _header(path)
+    names = read_header(path)
     used = [
         c
         for c in names

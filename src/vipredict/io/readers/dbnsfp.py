@@ -117,6 +117,18 @@ def _locus_columns(columns: pd.Index, build: str) -> tuple[str, str]:
     raise ValueError(f"not a dbNSFP table: no {_V4_LOCUS[build][1]!r} column for {build}")
 
 
+def check_header(columns: list[str], build: str) -> None:
+    """Raise ``ValueError`` naming what a dbNSFP header lacks to be keyed on ``build``.
+
+    What :func:`dbnsfp_annotations` would fail on in its first chunk, said before a
+    genome-sized file is streamed: the build's chromosome and position, REF and ALT.
+    """
+    _locus_columns(pd.Index(columns), normalise_build(build))
+    missing = [c for c in ("ref", "alt") if c not in columns]
+    if missing:
+        raise ValueError(f"not a dbNSFP table: no {' or '.join(map(repr, missing))} column")
+
+
 # --------------------------------------------------------------------------- keys
 # The rules of vipredict.io.readers._common.attach_keys and vipredict.variants.key_column
 # (the other readers'), in Arrow: a contig is normalised once per distinct value.
