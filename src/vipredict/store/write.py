@@ -77,12 +77,35 @@ def _store_arrow(table: pd.DataFrame, specs: tuple[FeatureSpec, ...], first_row:
     arrow = pa.Table.from_pandas(frame, preserve_index=False)
     position = arrow.schema.get_field_index(COPY_COLUMN)  # one type in every file, nulls or not
     arrow = arrow.set_column(position, COPY_COLUMN, arrow[COPY_COLUMN].cast(pa.string()))
-    by_locus = pc.sort_indices(arrow, [(c, "ascending") for c in ("build", "chrom", "pos")])
-    if (np.diff(by_locus.to_numpy()) != 1).any():  # stable; a streamed chunk is sorted already
-        arrow = arrow.take(by_locus)
+    if not _sorted_by_locus(arrow):  # a streamed chunk is sorted already
+        arrow = arrow.take(pc.sort_indices(arrow, [(c, "ascending") for c in _LOCUS_ORDER]))
     metadata = dict(arrow.schema.metadata or {})
     metadata[METADATA_KEY] = schema_metadata(specs)
     return _with_info_text(arrow, metadata, specs).replace_schema_metadata(metadata)
+
+
+#: The columns rows are sorted by, in order.
+_LOCUS_ORDER = ("build", "chrom", "pos")
+
+
+def _sorted_by_locus(arrow: pa.Table) -> bool:
+    """Whether ``arrow``'s rows are in :data:`_LOCUS_ORDER` already (a null: not known so).
+
+    A comparison of each row with the next, a few milliseconds for 10^5 rows where
+    sorting them (to find the order unchanged) took about ten.
+    """
+    n = arrow.num_rows
+    if n < 2:
+        return True
+    ordered = None  # rows i, i+1 in order on the columns compared so far, ties decided later
+    for name in reversed(_LOCUS_ORDER):
+        column = arrow[name]
+        this, after = column.slice(0, n - 1), column.slice(1)
+        if ordered is None:
+            ordered = pc.less_equal(this, after)
+        else:
+            ordered = pc.or_(pc.less(this, after), pc.and_(pc.equal(this, after), ordered))
+    return bool(pc.all(pc.fill_null(ordered, False)).as_py())
 
 
 def _locus(table: pd.DataFrame) -> pd.DataFrame:

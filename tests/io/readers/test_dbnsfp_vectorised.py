@@ -191,6 +191,9 @@ EDGE_ROWS = [
     # non-numeric scores: left missing and named, never substituted
     {"#chr": "1", "pos(1-coor)": "102", "ref": "G", "alt": "A", "SIFT_score": "high;0.2",
      "CADD_phred": "0.1x", "REVEL_score": "deleterious(0.7)", "MPC_score": "inf"},
+    # missing tokens padded with spaces: missing, never named as non-numeric
+    {"#chr": "1", "pos(1-coor)": "103", "ref": "G", "alt": "C", "CADD_phred": " . ; NA",
+     "SIFT_score": "\t-\t;0.3", "REVEL_score": " "},
     # HDIV only: refused; MutPred v1 only: refused; HVAR '.;.' beside HDIV
     {"#chr": "2", "pos(1-coor)": "50", "ref": "T", "alt": "C", "Polyphen2_HDIV_score": "0.9;.",
      "Polyphen2_HVAR_score": ".;.", "MutPred_score": "0.4"},
@@ -222,6 +225,9 @@ def test_synthetic_edge_cases_parse_as_before() -> None:
     assert pd.isna(found.loc["GRCh37:1:100:A:G", "sift_score"])
     assert pd.isna(found.loc["GRCh37:1:102:G:A", "cadd_phred"])
     assert "non-numeric CADD_phred value '0.1x' ignored" in found.loc["GRCh37:1:102:G:A", WARNINGS]
+    assert pd.isna(found.loc["GRCh37:1:103:G:C", "cadd_phred"])
+    assert found.loc["GRCh37:1:103:G:C", "sift_score"] == 0.3
+    assert found.loc["GRCh37:1:103:G:C", WARNINGS] == ""
     assert pd.isna(found.loc["GRCh37:2:50:T:C", "polyphen2_score"])
     assert "Polyphen2_HDIV_score given" in found.loc["GRCh37:2:50:T:C", WARNINGS]
     assert found.loc["GRCh37:2:51:T:G", WARNINGS] == ""

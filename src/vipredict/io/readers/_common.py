@@ -81,12 +81,13 @@ def attach_keys(frame: pd.DataFrame, build: str, what: str) -> pd.DataFrame:
 def with_provenance(frame: pd.DataFrame, source_name: str | None) -> pd.DataFrame:
     """Stamp ``source``/``source_version`` (NA when the user pointed at their own file)."""
     attrs = dict(frame.attrs)
-    if source_name is None:
-        out = frame.assign(source=pd.NA, source_version=pd.NA)
-    else:
-        out = frame.assign(source=source_name, source_version=get_source(source_name).version)
-    out["source"] = out["source"].astype("string")
-    out["source_version"] = out["source_version"].astype("string")
+    version = None if source_name is None else get_source(source_name).version
+    # typed from the start: a column of 10^5 NA objects cast to text cost a chunk ~6 ms
+    stamps = {
+        name: pd.Series(pd.NA if value is None else value, index=frame.index, dtype="string")
+        for name, value in (("source", source_name), ("source_version", version))
+    }
+    out = frame.assign(**stamps)
     out.attrs = attrs
     return out
 

@@ -300,6 +300,12 @@ class _Cells:
             self.rows = np.flatnonzero(valid.to_numpy(zero_copy_only=False))
 
     @cached_property
+    def candidates(self) -> np.ndarray:
+        """Whether each token may be a value: it is not, as it stands, a missing token."""
+        missing = pc.fill_null(pc.is_in(self.tokens, value_set=_MISSING), True)
+        return ~missing.to_numpy(zero_copy_only=False)
+
+    @cached_property
     def numbers(self) -> np.ndarray:
         """Each token as a float (NaN where it is not a number).
 
@@ -310,10 +316,9 @@ class _Cells:
         """
         tokens = self.tokens
         out = np.full(len(tokens), np.nan)
-        candidates = pc.invert(pc.fill_null(pc.is_in(tokens, value_set=_MISSING), True))
-        at = np.flatnonzero(candidates.to_numpy(zero_copy_only=False))
+        at = np.flatnonzero(self.candidates)
         try:
-            values = pc.cast(tokens.filter(candidates), pa.float64()).to_numpy()
+            values = pc.cast(tokens.filter(pa.array(self.candidates)), pa.float64()).to_numpy()
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             recheck = at
         else:
@@ -367,10 +372,11 @@ class _Cells:
     def non_numeric(self) -> pa.Array:
         """Per row, the first token neither missing nor a number (null if none).
 
-        A number is never missing, so only the tokens that are not numbers (few, in a
-        score column) are stripped and looked for among the missing tokens.
+        A number is never missing, so only the tokens that are neither numbers nor, as
+        they stand, missing tokens (few, in a score column) are stripped and looked for
+        among the missing tokens.
         """
-        mask = np.isnan(self.numbers)
+        mask = np.isnan(self.numbers) & self.candidates
         at = np.flatnonzero(mask)
         if len(at):
             stripped = pc.utf8_trim_whitespace(self.tokens.take(pa.array(at)))
