@@ -158,3 +158,33 @@ def test_rows_a_store_already_holds_are_skipped_and_the_rest_numbered_in_build_o
     built = uninterrupted["variant"]  # in the order one run numbered them
     assert numbered["variant"].tolist() == built[built.isin(numbered["variant"])].tolist()
     assert len(Store(root)) == 46_904 and Store(root).read_all()["variant"].is_unique
+
+
+def test_a_command_over_several_files_groups_the_frequencies_once(
+    tmp_path, frequencies, monkeypatch, tiny_home
+):
+    """``add-dbnsfp A B``: the frequency rows are loaded and grouped once for both files
+    (dbNSFP ships one per chromosome), and the store is what one command per file makes."""
+    from typer.testing import CliRunner
+
+    import vipredict.store.ingest as ingest
+    from vipredict.cli import app
+
+    loads = []
+    monkeypatch.setattr(ingest, "load_frequencies", lambda: loads.append(1) or frequencies)
+    files = [str(resolve("dbnsfp_v24_head")), str(resolve("dbnsfp_v24_chr4"))]
+    options = ["--chunk-rows", "20", "--workers", "1", "--dataset", "d"]
+
+    def add(paths: list[str], root) -> None:
+        args = ["add-dbnsfp", *paths, "--store", str(root), *options]
+        result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+        assert result.exit_code == 0, result.output
+
+    add(files, tmp_path / "together")
+    assert len(loads) == 1
+    for path in files:
+        add([path], tmp_path / "apart")
+    assert len(loads) == 3
+    together, apart = _rows(tmp_path / "together"), _rows(tmp_path / "apart")
+    assert len(together) > 232  # both files' rows
+    pd.testing.assert_frame_equal(together, apart)

@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from vipredict.store.ingest import _Context, _first_appearance
+from vipredict.store.ingest import FrequencyIndex, _first_appearance
 
 
 def _index(chunks: list[list[str | None]]) -> pd.Index:
@@ -50,12 +50,10 @@ def test_frequency_rows_are_the_rows_of_the_asked_keys() -> None:
             "an": 10,
         }
     )
-    context = _Context.of(
-        long, build="GRCh37", what="test", source_name=None, dataset="d", covered={}
-    )
-    rows = context.frequency_rows(pd.Series(["v1", "v9", "v2", "v1"]))
+    index = FrequencyIndex.of((long, {}))
+    rows = index.frequency_rows(pd.Series(["v1", "v9", "v2", "v1"]))
     assert rows["ac"].tolist() == [2, 5, 1, 3, 6]  # v1's rows, then v2's, in table order
-    assert context.frequency_rows(pd.Series(["v9"])).empty
+    assert index.frequency_rows(pd.Series(["v9"])).empty
 
 
 def test_positions_spare_look_ups_and_change_no_answer() -> None:
@@ -70,22 +68,20 @@ def test_positions_spare_look_ups_and_change_no_answer() -> None:
             "an": 10,
         }
     )
-    context = _Context.of(
-        long, build="GRCh37", what="test", source_name=None, dataset="d", covered={}
-    )
-    np.testing.assert_array_equal(context.positions, [100, 300])
+    index = FrequencyIndex.of((long, {}))
+    np.testing.assert_array_equal(index.positions, [100, 300])
     asked = pd.Series(
         ["GRCh37:2:300:C:T", "GRCh37:1:100:A:C", "GRCh37:1:200:A:G", "GRCh37:1:100:A:G"]
     )
     positions = np.array([300, 100, 200, 100])
-    by_text = context.frequency_rows(asked)
-    by_position = context.frequency_rows(asked, positions)
+    by_text = index.frequency_rows(asked)
+    by_position = index.frequency_rows(asked, positions)
     pd.testing.assert_frame_equal(by_position, by_text)
     assert by_position["ac"].tolist() == [3, 1, 4]
     # a key at a position no known key has is never looked up: even a known one
-    assert context.frequency_rows(asked, np.array([301, 101, 200, 101])).empty
-    assert context.frequency_rows(asked, np.array([1000, 2000, 3000, 4000])).empty
-    assert context.frequency_rows(asked, np.array([1, 2, 3, 4])).empty
+    assert index.frequency_rows(asked, np.array([301, 101, 200, 101])).empty
+    assert index.frequency_rows(asked, np.array([1000, 2000, 3000, 4000])).empty
+    assert index.frequency_rows(asked, np.array([1, 2, 3, 4])).empty
 
 
 def test_keys_that_are_not_loci_turn_the_positions_off() -> None:
@@ -93,6 +89,6 @@ def test_keys_that_are_not_loci_turn_the_positions_off() -> None:
         {"variant": pd.array(["v1", "GRCh37:1:5:A:G"], dtype="string"), "dataset": "x",
          "group": "afr", "ac": [1, 2], "an": 10}
     )  # fmt: skip
-    context = _Context.of(long, build="GRCh37", what="t", source_name=None, dataset="d", covered={})
-    assert context.positions is None
-    assert context.frequency_rows(pd.Series(["v1"]), np.array([7]))["ac"].tolist() == [1]
+    index = FrequencyIndex.of((long, {}))
+    assert index.positions is None
+    assert index.frequency_rows(pd.Series(["v1"]), np.array([7]))["ac"].tolist() == [1]

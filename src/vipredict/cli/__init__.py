@@ -441,7 +441,13 @@ def add_dbnsfp(
     """Stream dbNSFP files of any size into the partitioned feature store."""
     from vipredict.io.readers.dbnsfp import check_header
     from vipredict.progress import byte_progress
-    from vipredict.store.ingest import StreamReport, default_workers, read_header, stream_dbnsfp
+    from vipredict.store.ingest import (
+        StreamReport,
+        default_workers,
+        index_frequencies,
+        read_header,
+        stream_dbnsfp,
+    )
 
     for path in input_paths:
         if not path.is_file():
@@ -468,6 +474,9 @@ def add_dbnsfp(
                 progress=console.print,
             )
     else:
+        processes = default_workers() if workers is None else workers
+        # loaded and grouped once for every file (dbNSFP ships one per chromosome)
+        frequencies = index_frequencies(workers=processes)
         for path in input_paths:
             with byte_progress(path.stat().st_size, f"streaming {path.name}") as advance:
                 reports.append(
@@ -477,9 +486,10 @@ def add_dbnsfp(
                         build,
                         dataset=dataset,
                         chunk_rows=chunk_rows,
+                        frequencies=frequencies,
                         progress=advance,
                         resume=resume,
-                        workers=default_workers() if workers is None else workers,
+                        workers=processes,
                     )
                 )
     for path, report in zip(input_paths, reports, strict=True):
