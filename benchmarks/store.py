@@ -450,7 +450,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
     sizes = np.asarray(report["sizes"], dtype=float)
     ingest_s = sizes / np.asarray(report["ingest_rows_per_s"], dtype=float)
     copy_s = sizes / np.asarray(report["duckdb_copy_rows_per_s"], dtype=float)
-    fig, (time_ax, rss_ax) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (time_ax, rss_ax) = plt.subplots(1, 2, figsize=(11, 5))
     time_ax.plot(sizes, ingest_s, marker="o", label="vipredict add-dbnsfp")
     time_ax.plot(sizes, copy_s, marker="o", label="DuckDB TSV -> parquet copy (the floor)")
     time_ax.plot(sizes, 2 * copy_s, ls=":", color="grey", label="target: half the copy rate")
@@ -464,7 +464,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
     time_ax.scatter([DBNSFP_ROWS], [full], marker="x", color="C0", label=label)
     time_ax.set(xscale="log", yscale="log", xlabel="dbNSFP rows", ylabel="wall time (s)")
     time_ax.set_title("Ingest into the store")
-    time_ax.legend(fontsize=8)
+    time_ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
     rss_ax.plot(sizes, report["ingest_peak_rss_mb"], marker="o", label="largest process")
     if "ingest_peak_rss_tree_mb" in report:
         rss_ax.plot(sizes, report["ingest_peak_rss_tree_mb"], marker="o", label="all processes")
