@@ -52,7 +52,7 @@ from vipredict.store.build import (
     load_frequencies,
     write_store,
 )
-from vipredict.store.ingest import StreamReport, stream_dbnsfp
+from vipredict.store.ingest import FrequencyIndex, StreamReport, index_frequencies, stream_dbnsfp
 
 #: Parameters lightgbm.dask sets for its own network run; a served model must not keep them.
 _DASK_ONLY_PARAMS = ("tree_learner", "num_threads", "time_out", "timeout")
@@ -326,7 +326,7 @@ def ingest_files(
     root: Path,
     build: str,
     options: dict[str, Any],
-    frequencies: Frequencies,
+    frequencies: FrequencyIndex,
 ) -> list[StreamReport]:
     """Stream ``paths`` one after the other into ``root`` (one task on a worker).
 
@@ -365,8 +365,9 @@ def ingest_on_dask(
         f"{len(worker_addresses(client))} Dask workers ({client.scheduler.address})"
     )
     options = {"dataset": dataset, "chunk_rows": chunk_rows, "resume": resume}
-    frequencies = client.submit(load_frequencies, pure=False)
-    # on every worker: tasks would otherwise queue where the table is, one at a time
+    # loaded and grouped once for every task, as the command does for every file
+    frequencies = client.submit(index_frequencies, pure=False)
+    # on every worker: tasks would otherwise queue where the index is, one at a time
     client.replicate([frequencies])
     futures = [
         client.submit(ingest_files, group, Path(root), build, options, frequencies, pure=False)
