@@ -164,7 +164,8 @@ def test_a_command_over_several_files_groups_the_frequencies_once(
     tmp_path, frequencies, monkeypatch, tiny_home
 ):
     """``add-dbnsfp A B``: the frequency rows are loaded and grouped once for both files
-    (dbNSFP ships one per chromosome), and the store is what one command per file makes."""
+    (dbNSFP ships one per chromosome), and the store is what one command per file makes.
+    Resumed once both are stored, the command loads nothing."""
     from typer.testing import CliRunner
 
     import vipredict.store.ingest as ingest
@@ -175,12 +176,14 @@ def test_a_command_over_several_files_groups_the_frequencies_once(
     files = [str(resolve("dbnsfp_v24_head")), str(resolve("dbnsfp_v24_chr4"))]
     options = ["--chunk-rows", "20", "--workers", "1", "--dataset", "d"]
 
-    def add(paths: list[str], root) -> None:
-        args = ["add-dbnsfp", *paths, "--store", str(root), *options]
+    def add(paths: list[str], root, *more: str) -> None:
+        args = ["add-dbnsfp", *paths, "--store", str(root), *options, *more]
         result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
         assert result.exit_code == 0, result.output
 
     add(files, tmp_path / "together")
+    assert len(loads) == 1
+    add(files, tmp_path / "together", "--resume")
     assert len(loads) == 1
     for path in files:
         add([path], tmp_path / "apart")

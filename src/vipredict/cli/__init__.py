@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+from functools import cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -475,8 +476,9 @@ def add_dbnsfp(
             )
     else:
         processes = default_workers() if workers is None else workers
-        # loaded and grouped once for every file (dbNSFP ships one per chromosome)
-        frequencies = index_frequencies(workers=processes)
+        # loaded and grouped once for every file (dbNSFP ships one per chromosome), and
+        # only once a file has chunks to stream
+        frequencies = cache(partial(index_frequencies, workers=processes))
         for path in input_paths:
             with byte_progress(path.stat().st_size, f"streaming {path.name}") as advance:
                 reports.append(

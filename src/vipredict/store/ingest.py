@@ -377,9 +377,13 @@ class FrequencyIndex:
         return self.by_variant.iloc[self.rows[np.repeat(lo, counts) + offsets]]
 
 
-def index_frequencies(
-    frequencies: Frequencies | FrequencyIndex | None = None, workers: int = 1
-) -> FrequencyIndex:
+#: What a run looks its chunks' frequency rows up in: the exports (None: the home's),
+#: their index, or a function giving the index, called only once a file has chunks to
+#: stream (so a command over files already stored never loads the exports).
+FrequencySource = Frequencies | FrequencyIndex | Callable[[], FrequencyIndex] | None
+
+
+def index_frequencies(frequencies: FrequencySource = None, workers: int = 1) -> FrequencyIndex:
     """The :class:`FrequencyIndex` of ``frequencies`` (None: the home's exports, loaded).
 
     With ``workers`` > 1 the chunk workers' fork server is started first, so that
@@ -387,6 +391,8 @@ def index_frequencies(
     """
     if isinstance(frequencies, FrequencyIndex):
         return frequencies
+    if callable(frequencies):
+        return frequencies()
     if workers > 1:
         _worker_processes()
     return FrequencyIndex.of(frequencies if frequencies is not None else load_frequencies())
@@ -702,7 +708,7 @@ def stream_dbnsfp(
     dataset: str | None = None,
     source_name: str | None = None,
     chunk_rows: int = 100_000,
-    frequencies: Frequencies | FrequencyIndex | None = None,
+    frequencies: FrequencySource = None,
     progress: ByteProgress = lambda _: None,
     resume: bool = False,
     stop_after: int | None = None,
@@ -718,7 +724,7 @@ def stream_dbnsfp(
     ``workers`` > 1 parses, builds and writes chunks in that many worker processes
     while this one numbers and checkpoints them in file order: the store is the
     same file for file. ``frequencies``: the home's exports when None; a command
-    streaming several files passes one :func:`index_frequencies` to each.
+    streaming several files passes each the same cached :func:`index_frequencies`.
     """
     path, root = Path(path), Path(root)
     dataset = dataset or source_name or path.name
