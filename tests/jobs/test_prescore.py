@@ -235,3 +235,57 @@ def test_answers_rendered_for_other_guidelines_are_rendered_again(
         assert stored.read_bytes() == scored.read_bytes()
         other = "VIP_MIS_PRD=" if only == ACMG_V3 else "VIP_EVIDENCE="
         assert other not in stored.read_text().split("#CHROM")[1]
+
+
+def _frames(root: Path) -> dict[str, object]:
+    """Each pre-scored file of ``root``: its rows (NaN equal to NaN) and its schema's metadata."""
+    import pyarrow.parquet as pq
+
+    files = sorted(root.rglob("*.parquet"))
+    return {
+        str(p.relative_to(root)): (pq.read_table(p).to_pandas(), pq.read_schema(p).metadata)
+        for p in files
+    }
+
+
+def test_worker_processes_write_the_files_one_process_writes(
+    scorer: Scorer, trained_home: Settings, tmp_path: Path, monkeypatch
+):
+    """Real store and champion: pre-scored by two worker processes (each loading the
+    registered version), every file equals what one process writes."""
+    import pandas as pd
+
+    import vipredict.jobs.prescore as jobs
+
+    one = _copy(Store.open(trained_home), tmp_path / "one")
+    two = _copy(Store.open(trained_home), tmp_path / "two")
+    assert prescore(one, scorer, trained_home, compile=False, workers=1)["scored"] > 1
+    pooled = []
+    run = jobs._Pool._run
+    monkeypatch.setattr(jobs._Pool, "_run", lambda self, *a: pooled.append(1) or run(self, *a))
+    monkeypatch.setattr(jobs, "POOL_BYTES", 0)  # the store is small: pool it anyway
+    counts = prescore(two, scorer, trained_home, compile=False, workers=2)
+    assert pooled and counts["scored"] > 1
+    first, second = _frames(prescored_root(one.root)), _frames(prescored_root(two.root))
+    assert sorted(first) == sorted(second)
+    for name, (rows, metadata) in first.items():
+        pd.testing.assert_frame_equal(second[name][0], rows, check_exact=True)
+        assert second[name][1] == metadata
+    assert stored_evidence(two, trained_home) is not None
+
+
+def test_a_worker_that_loads_another_run_says_so_with_its_first_file(
+    tiny_scorer: Scorer, tiny_home: Settings, monkeypatch
+):
+    """A worker loads the registered version by number; if that version's run is not the
+    one the answers are labelled with, its first file raises, naming them (never answers
+    of one version filed under another)."""
+    import vipredict.jobs.prescore as jobs
+    from vipredict.jobs.prescore import PrescoreError
+
+    monkeypatch.setattr(jobs, "_WORKER", {})
+    model = tiny_scorer.evidence_model
+    wrong = ScoredBy(model.name, str(model.version), "not-its-run")
+    jobs._start_worker(tiny_home, wrong, list(model.feature_names), False)
+    with pytest.raises(PrescoreError, match="not the registered version"):
+        jobs._prescore_in_worker(Path("store"), Path("file"), Path("root"), wrong, [], [])

@@ -359,6 +359,13 @@ def annotate(
 @app.command()
 def prescore(
     store: Annotated[Path | None, typer.Option(help="partitioned store directory")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="processes scoring store files side by side (default: one per core when "
+            "there are 64 MB or more to score; 1: this one only)"
+        ),
+    ] = None,
 ) -> None:
     """Score every stored variant with the evidence champion, once (STORE/_prescored).
 
@@ -369,17 +376,17 @@ def prescore(
     from vipredict.store.partitioned import Store
 
     settings = configure_runtime_env()
-    _prescore(Store(store) if store else Store.open(settings), settings)
+    _prescore(Store(store) if store else Store.open(settings), settings, workers)
 
 
-def _prescore(table: Store, settings: Settings) -> None:
+def _prescore(table: Store, settings: Settings, workers: int | None = None) -> None:
     """Pre-score what the champion has not scored yet in ``table``, and say what was done."""
     from vipredict.jobs.prescore import prescore as prescore_rows
     from vipredict.model.scorer import load_scorer
     from vipredict.store.prescored import prescored_root
 
     scorer = load_scorer(settings, with_priority=False, with_store=False)
-    counts = prescore_rows(table, scorer, settings, show_progress=True)
+    counts = prescore_rows(table, scorer, settings, show_progress=True, workers=workers)
     model = scorer.evidence_model
     console.print(
         f"{model.name} v{model.version}: {counts['scored']} store file(s) scored, "

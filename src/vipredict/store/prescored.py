@@ -192,6 +192,11 @@ def answer_guidelines(evidence: Store) -> list[str]:
     return _kept_list(evidence, ANSWER_GUIDELINES_KEY)
 
 
+#: Runs :func:`prescore_file` on each of the store files given, in any order, and calls
+#: the function given with each once its pre-scored file is written (for progress).
+FileRunner = Callable[[Sequence[Path], Callable[[Path], None]], None]
+
+
 def prescore_store(
     store_root: Path,
     scored_by: ScoredBy,
@@ -199,12 +204,15 @@ def prescore_store(
     columns: Sequence[str],
     guidelines: Sequence[str],
     show_progress: bool = False,
+    run_files: Callable[[int], FileRunner | None] = lambda _: None,
 ) -> dict[str, int]:
     """Pre-score every store file that has no current pre-scored file; drop the files of
     store files that are gone. Returns counts of files ``scored``, ``kept``, ``removed``.
 
     Memory stays about one row group's columns, whatever the store's size.
-    ``show_progress``: a bar over the store bytes to score.
+    ``show_progress``: a bar over the store bytes to score. ``run_files``, given the
+    bytes to score, may answer with what scores the files elsewhere (worker
+    processes); None scores them here, one after the other, with ``evidence_of``.
     """
     store_root = Path(store_root)
     root = prescored_root(store_root)
@@ -213,10 +221,19 @@ def prescore_store(
     total = sum(s.stat().st_size for s in todo)
     with byte_progress(total, f"pre-scoring ({scored_by})", show_progress) as advance:
         done = 0
-        for source in todo:
-            prescore_file(store_root, source, root, scored_by, evidence_of, columns, guidelines)
+
+        def written(source: Path) -> None:
+            nonlocal done
             done += source.stat().st_size
             advance(done)
+
+        runner = run_files(total) if todo else None
+        if runner is not None:
+            runner(todo, written)
+        else:
+            for source in todo:
+                prescore_file(store_root, source, root, scored_by, evidence_of, columns, guidelines)
+                written(source)
     wanted = {p for s in sources for p in _paths(store_root, s, root)}
     removed = remove_orphans(root, wanted, ".parquet") if root.is_dir() else 0
     return {"scored": len(todo), "kept": len(sources) - len(todo), "removed": removed}
