@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import multiprocessing
 import multiprocessing.context
+import os
 import pickle
 import queue
 import traceback
@@ -50,6 +51,14 @@ class TwoStepWork(Protocol):
 
     def finish(self, held: Any, order: Any) -> Any:
         """The job's result, from what ``prepare`` held and the order decided."""
+
+
+def default_workers() -> int:
+    """Worker processes of a job that keeps every core busy: one per core (at most 8).
+
+    ``add-dbnsfp``'s chunk workers and ``prescore``'s file workers.
+    """
+    return max(1, min(os.cpu_count() or 1, 8))
 
 
 #: What ``next`` gives when the jobs run out.

@@ -451,11 +451,11 @@ def add_dbnsfp(
     from vipredict.progress import byte_progress
     from vipredict.store.ingest import (
         StreamReport,
-        default_workers,
         index_frequencies,
         read_header,
         stream_dbnsfp,
     )
+    from vipredict.workers import default_workers
 
     for path in input_paths:
         if not path.is_file():

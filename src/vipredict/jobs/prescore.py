@@ -15,7 +15,6 @@ never loads the model stack: no MLflow, LightGBM or scikit-learn in its memory.
 from __future__ import annotations
 
 import multiprocessing
-import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -36,6 +35,7 @@ from vipredict.store.prescored import (
     prescore_store,
     prescored_root,
 )
+from vipredict.workers import default_workers
 
 if TYPE_CHECKING:  # the model stack loads only to pre-score
     from vipredict.model.scorer import Scorer
@@ -123,11 +123,6 @@ def evidence_of(scorer: Scorer, columns: Sequence[str]) -> EvidenceOf:
         )
 
     return evidence
-
-
-def default_workers() -> int:
-    """Processes pre-scoring store files side by side: one per core (at most 8)."""
-    return max(1, min(os.cpu_count() or 1, 8))
 
 
 class _Pool:

@@ -695,11 +695,6 @@ def _sent(chunks: Iterator[pa.Table]) -> Iterator[pa.Table]:
     return (raw.combine_chunks() for raw in chunks)
 
 
-def default_workers() -> int:
-    """Worker processes of one ``add-dbnsfp`` run: one per core (at most 8)."""
-    return max(1, min(os.cpu_count() or 1, 8))
-
-
 def stream_dbnsfp(
     path: Path,
     root: Path,
